@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errb, Now: func() time.Time { return time.Unix(1767229200, 0) }})
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPolicyDefaultValidates(t *testing.T) {
+	code, out, _ := runCLI(t, "policy", "default")
+	if code != 0 || !strings.Contains(out, "name: dwcp-manager") {
+		t.Fatalf("policy default: %d\n%s", code, out)
+	}
+	p := writeFile(t, "p.yaml", out)
+	if code, out, errs := runCLI(t, "validate", "--policy", p); code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("validate default: %d %s %s", code, out, errs)
+	}
+}
+
+// TestValidateReportsEveryError: an unknown field, a PromQL syntax error and
+// an undeclared CEL variable, all at once, each with file:line and path.
+func TestValidateReportsEveryError(t *testing.T) {
+	bad := strings.NewReplacer(
+		"        for: 5m\n        severity: critical\n", "        for: 5m\n        severty: critical\n",
+	).Replace(`apiVersion: rewind/v1
+kind: Policy
+systems:
+  - name: dwcp-manager
+    canary:   { selector: 'version="canary"' }
+    baseline: { selector: 'version="baseline"' }
+    triggers:
+      - name: error-rate-high
+        query: 'sum(rate(http_requests_total{status=~"5..", {{selector}} }[5m])) / sum(rate(http_requests_total{ {{selector}} }[5m])'
+        condition: canary > baseline * 1.5
+        for: 5m
+        severity: critical
+      - name: success-rate-low
+        query: 'sum(rate(http_requests_total{ {{selector}} }[5m]))'
+        condition: canry < 0.95
+`)
+	p := writeFile(t, "p.yaml", bad)
+	code, _, stderr := runCLI(t, "validate", "--policy", p)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		p + ":9: systems[0].triggers[0].query: PromQL: ",
+		p + ":12: systems[0].triggers[0].severty: unknown field \"severty\"",
+		p + ":15: systems[0].triggers[1].condition: undeclared reference to 'canry'",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("missing %q in\n%s", want, stderr)
+		}
+	}
+}
+
+func TestBacktestExamples(t *testing.T) {
+	const from, to = "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"
+	code, out, stderr := runCLI(t, "backtest", "--policy", "../examples/policy.yaml", "--data", "../examples/error-rate.om", "--from", from, "--to", to, "--output", "json")
+	if code != ExitRollback {
+		t.Fatalf("error-rate example: exit %d, want 2\n%s%s", code, out, stderr)
+	}
+	var rep struct {
+		Systems []struct {
+			System      string
+			Decision    string
+			RollbackAt  time.Time
+			Firing      []string
+			Evaluations int
+			Transitions []struct {
+				At               time.Time
+				Trigger          string
+				From, To         string
+				Canary, Baseline *float64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Systems[0]
+	fault := time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC)
+	if s.System != "dwcp-manager" || s.Decision != "rollback" || s.RollbackAt.Before(fault) || s.RollbackAt.After(fault.Add(6*time.Minute)) ||
+		len(s.Firing) == 0 || s.Evaluations != 121 || len(s.Transitions) == 0 {
+		t.Fatalf("unexpected report: %+v", s)
+	}
+	if code, out, _ := runCLI(t, "backtest", "--policy", "../examples/policy.yaml", "--data", "../examples/healthy.om", "--from", "1767225600", "--to", "1767229200"); code != ExitOK {
+		t.Fatalf("healthy example: exit %d\n%s", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"nope"},
+		{"validate"},
+		{"backtest", "--policy", "../examples/policy.yaml", "--from", "x", "--to", "y", "--data", "f"},
+		{"backtest", "--policy", "../examples/policy.yaml", "--from", "0", "--to", "1"},
+		{"analyze", "--policy", "../examples/policy.yaml", "--output", "yaml"},
+		{"backtest", "--policy", "../examples/policy.yaml", "--data", "/nonexistent.om", "--from", "0", "--to", "1"},
+	} {
+		if code, _, _ := runCLI(t, args...); code != ExitError {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]int64{"2026-01-01T00:00:00Z": 1767225600, "1767225600": 1767225600, "1767225600.5": 1767225600} {
+		got, err := parseTime(in)
+		if err != nil || got.Unix() != want {
+			t.Errorf("%s: %v %v", in, got, err)
+		}
+	}
+}

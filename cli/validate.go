@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rewind-sre/rewind/policy"
+)
+
+func runValidate(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "validate", "--policy FILE")
+	file := fs.String("policy", "", "policy file (YAML)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("--policy is required")
+	}
+	p, err := policy.Load(*file)
+	var perrs policy.Errors
+	if errors.As(err, &perrs) {
+		for _, e := range perrs {
+			fmt.Fprintln(env.Stderr, e.Error())
+		}
+		fmt.Fprintf(env.Stderr, "%s: %d error(s)\n", *file, len(perrs))
+		return exitCode(ExitError)
+	}
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range p.Systems {
+		n += len(s.Triggers)
+	}
+	fmt.Fprintf(env.Stdout, "%s: valid (%d system(s), %d trigger(s), policy %s)\n", *file, len(p.Systems), n, p.Hash)
+	return nil
+}
+
+func runPolicy(_ context.Context, env *Env, args []string) error {
+	if len(args) != 1 || args[0] != "default" {
+		return errors.New("usage: rewind policy default")
+	}
+	_, err := env.Stdout.Write(policy.Default())
+	return err
+}
+
+// loadPolicy loads a policy and prints its errors one per line.
+func loadPolicy(env *Env, file string) (*policy.Policy, error) {
+	if file == "" {
+		return nil, errors.New("--policy is required")
+	}
+	p, err := policy.Load(file)
+	var perrs policy.Errors
+	if errors.As(err, &perrs) {
+		for _, e := range perrs {
+			fmt.Fprintln(env.Stderr, e.Error())
+		}
+		return nil, fmt.Errorf("%s: %d error(s)", file, len(perrs))
+	}
+	return p, err
+}

@@ -1,0 +1,9 @@
+package policy
+
+import _ "embed"
+
+//go:embed default.yaml
+var defaultPolicy []byte
+
+// Default returns the text of the built-in policy (`rewind policy default`).
+func Default() []byte { return append([]byte(nil), defaultPolicy...) }

@@ -1,0 +1,274 @@
+// Package policy loads Rewind's policy file (version 1, DESIGN.md §3):
+// strict YAML with line numbers → defaults → validation → compiled triggers.
+// Every error is reported at once as FILE:LINE: path: message.
+package policy
+
+import (
+	"time"
+
+	"cel.dev/cel-go/cel"
+
+	rewind "github.com/rewind-sre/rewind"
+)
+
+// Policy is a loaded, validated and compiled policy.
+type Policy struct {
+	File      string
+	Hash      string // sha256 of the file's bytes, hex, first 16 characters
+	Systems   []*System
+	Notifiers map[string]Notifier
+}
+
+// System returns the named system, or nil.
+func (p *Policy) System(name string) *System {
+	for _, s := range p.Systems {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// System is one canary/baseline pair and its triggers.
+type System struct {
+	Name             string
+	Interval         time.Duration
+	Prometheus       Prometheus
+	CanarySelector   string
+	BaselineSelector string
+	Traffic          *Traffic // nil: no traffic guard
+	Triggers         []*Trigger
+	Rollback         Rollback
+	Notify           []string
+}
+
+// MaxFor is the longest hold time of the system's triggers.
+func (s *System) MaxFor() time.Duration {
+	var m time.Duration
+	for _, t := range s.Triggers {
+		m = max(m, t.For)
+	}
+	return m
+}
+
+// Queries lists every distinct PromQL string one evaluation cycle may run.
+func (s *System) Queries() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(qs ...string) {
+		for _, q := range qs {
+			if q != "" && !seen[q] {
+				seen[q] = true
+				out = append(out, q)
+			}
+		}
+	}
+	if s.Traffic != nil {
+		add(s.Traffic.Query)
+	}
+	for _, t := range s.Triggers {
+		add(t.queries()...)
+	}
+	return out
+}
+
+// Prometheus is how a system's metrics are read.
+type Prometheus struct {
+	URL                string
+	Timeout            time.Duration
+	BearerTokenFile    string
+	BasicAuthUsername  string
+	BasicAuthPassword  string // a file path, never the secret
+	CAFile             string
+	InsecureSkipVerify bool
+}
+
+// Traffic is the guard: below AtLeast canary requests per second, guarded
+// triggers are insufficient-data and never roll back.
+type Traffic struct {
+	Query   string // resolved with the canary selector
+	AtLeast float64
+}
+
+// Form is the shape of a trigger.
+type Form string
+
+const (
+	FormQuery    Form = "query"    // one template, {{selector}} resolved per side
+	FormExplicit Form = "explicit" // full PromQL for canary (and baseline)
+	FormExpr     Form = "expr"     // alert form: holds while the PromQL returns a sample; {{selector}} is the canary
+	FormJudge    Form = "judge"    // statistical test on request counts
+)
+
+// OnNoData says what missing data means for a trigger.
+type OnNoData string
+
+const (
+	NoDataIgnore OnNoData = "ignore"
+	NoDataFire   OnNoData = "fire"
+)
+
+// Trigger is one compiled rollback trigger.
+type Trigger struct {
+	Name      string
+	Form      Form
+	Canary    string // resolved PromQL (query, explicit)
+	Baseline  string // resolved PromQL (query, explicit; may be empty in explicit)
+	Expr      string // alert form, as written
+	Alert     *AlertCompare
+	Judge     *Judge
+	Condition string
+	For       time.Duration
+	Severity  string
+	Action    rewind.Action
+	OnNoData  OnNoData
+	Guarded   bool // subject to the system's traffic guard
+
+	program cel.Program
+}
+
+// AlertCompare splits an alert-form `vector OP number` so that "no series"
+// (insufficient data) can be told apart from "no series above threshold" (ok).
+type AlertCompare struct {
+	Vector    string
+	Op        string // ">", ">=", "<", "<=", "==", "!="
+	Threshold float64
+}
+
+// Keep reports whether a sample value passes the comparison filter.
+func (a *AlertCompare) Keep(v float64) bool {
+	switch a.Op {
+	case ">":
+		return v > a.Threshold
+	case ">=":
+		return v >= a.Threshold
+	case "<":
+		return v < a.Threshold
+	case "<=":
+		return v <= a.Threshold
+	case "==":
+		return v == a.Threshold
+	case "!=":
+		return v != a.Threshold
+	}
+	return false
+}
+
+// Judge is a compiled judge-form trigger.
+type Judge struct {
+	Test      string // proportion | latency
+	Canary    JudgeQueries
+	Baseline  JudgeQueries // empty for one-sample proportion (Above set)
+	Quantile  float64
+	MinEffect float64
+	Above     *float64
+	Alpha     float64
+	Direction string // increase | decrease
+}
+
+// JudgeQueries are one side's resolved count queries.
+type JudgeQueries struct {
+	Bad, Total, Buckets string
+}
+
+func (t *Trigger) queries() []string {
+	switch t.Form {
+	case FormExpr:
+		if t.Alert != nil {
+			return []string{t.Alert.Vector}
+		}
+		return []string{t.Expr}
+	case FormJudge:
+		j := t.Judge
+		return []string{j.Canary.Bad, j.Canary.Total, j.Canary.Buckets, j.Baseline.Bad, j.Baseline.Total, j.Baseline.Buckets}
+	default:
+		return []string{t.Canary, t.Baseline}
+	}
+}
+
+// Rollback is what to do once a rollback is decided.
+type Rollback struct {
+	Mode       string // automatic | notify-only
+	Kubernetes *Kubernetes
+	Istio      *Istio
+	Verify     Verify
+	Evidence   Evidence
+}
+
+// Kubernetes names the canary Deployment.
+type Kubernetes struct {
+	Namespace   string
+	Deployment  string
+	ScaleToZero bool
+	Kubeconfig  string
+}
+
+// Istio names the VirtualService that splits canary and baseline traffic.
+type Istio struct {
+	Namespace      string
+	VirtualService string
+	BaselineHost   string
+	CanaryHost     string
+}
+
+// Verify is the post-rollback validator: Condition over `baseline` (the
+// Query resolved with the baseline selector) must hold For, within Timeout.
+type Verify struct {
+	Query     string
+	Condition string
+	For       time.Duration
+	Timeout   time.Duration
+	program   cel.Program
+}
+
+// Holds evaluates the verify condition on a baseline value.
+func (v *Verify) Holds(baseline float64) (bool, error) {
+	return evalCondition(v.program, 0, baseline)
+}
+
+// Evidence says what to keep after a rollback.
+type Evidence struct {
+	LogTailLines int
+	Dir          string
+}
+
+// Notifier is one notification channel; secrets are file paths or env names.
+type Notifier struct {
+	Name      string
+	Slack     *Secret
+	PagerDuty *PagerDuty
+	Email     *Email
+	Webhook   *Webhook
+}
+
+// Secret names where a secret is read from: a file, or an environment variable.
+type Secret struct {
+	File string
+	Env  string
+}
+
+// PagerDuty is an Events API v2 integration.
+type PagerDuty struct {
+	RoutingKey Secret
+	URL        string
+}
+
+// Email is an SMTP submission target.
+type Email struct {
+	SMTP     string
+	From     string
+	To       []string
+	Username string
+	Password Secret
+}
+
+// Webhook is a generic JSON webhook signed with HMAC-SHA256.
+type Webhook struct {
+	URL    string
+	Secret Secret
+}
+
+// Holds evaluates the trigger's CEL condition.
+func (t *Trigger) Holds(canary, baseline float64) (bool, error) {
+	return evalCondition(t.program, canary, baseline)
+}
