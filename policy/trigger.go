@@ -185,6 +185,9 @@ func (c *compiler) judgeForm(path string, s *triggerSpec, sys *System, t *Trigge
 		if js.Bad != "" || js.Total != "" || js.Above != nil {
 			c.errf(jp, "bad, total and above belong to test proportion")
 		}
+		if j.Direction != "increase" {
+			c.errf(jp+".direction", "test latency judges slower canaries only (direction: increase)")
+		}
 	default:
 		c.errf(jp+".test", "must be proportion or latency, not %q", js.Test)
 	}

@@ -1,0 +1,268 @@
+package judge
+
+import (
+	"fmt"
+	"math"
+)
+
+// minBad is the number of bad canary requests below which an Increase
+// proportion test never holds: one bad request is never evidence, however
+// clean the baseline.
+const minBad = 2
+
+// Proportion tests whether the canary's proportion of bad requests is worse
+// than the baseline's by at least o.MinEffect (see the package
+// documentation for the hypotheses).
+func Proportion(canary, baseline Counts, o Options) Result {
+	r := newResult(ProportionTest, o)
+	f, err := o.effectFactor()
+	if err != nil {
+		return r.insufficient("invalid options: " + err.Error())
+	}
+	r.MinEffect = f
+	c, err := canary.integers("canary")
+	if err != nil {
+		return r.insufficient(err.Error())
+	}
+	b, err := baseline.integers("baseline")
+	if err != nil {
+		return r.insufficient(err.Error())
+	}
+	r.Canary, r.Baseline = c, b
+	inc := o.increase()
+	switch {
+	case b.Total < 1:
+		r.Needed = math.Inf(1)
+		return r.insufficient("baseline has no requests")
+	case c.Total < o.minRequests():
+		r.Needed = neededTwoSample(c, b, f, o)
+		return r.insufficient(newText().tooFew(c.Total, o.minRequests(), r.Needed).String())
+	}
+
+	r.PValue = twoSampleP(c, b, f, inc)
+	r.Effect = ratio(c.Bad/c.Total, b.Bad/b.Total)
+	// Exact conditional interval: canary share of all bad requests,
+	// Clopper–Pearson, mapped to the rate-ratio scale.
+	m := c.Bad + b.Bad
+	lo, hi := clopperPearson(c.Bad, m, o.Alpha)
+	scale := b.Total / c.Total
+	r.EffectLow, r.EffectHigh = oddsTimes(lo, scale), oddsTimes(hi, scale)
+
+	if !twoSampleCanDecide(c.Total, b, f, o) {
+		r.Needed = neededTwoSample(c, b, f, o)
+		return r.insufficient(newText().cannotDecide(c.Total, o.Alpha, worstCase(inc), r.Needed).String())
+	}
+
+	sig := r.PValue <= o.Alpha
+	reached := effectReached(r.Effect, f, inc)
+	r.Holds = sig && reached && (!inc || c.Bad >= minBad)
+	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" (").pct(c.Bad / c.Total).
+		s(") vs baseline ").num(b.Bad).s("/").num(b.Total).s(" (").pct(b.Bad / b.Total).
+		s("): ").times(r.Effect).s(" [").times(r.EffectLow).s(", ").times(r.EffectHigh).
+		s("], p=").num(r.PValue).s(" ")
+	r.Detail = t.verdict(sig, reached, r.Holds, o.Alpha, f, inc).String()
+	return r
+}
+
+// twoSampleP is the one-sided p-value of H0: p_c ≤ f·p_b (Increase) or
+// p_c ≥ p_b / f (Decrease): the larger of the Fisher exact test (H0 at
+// f = 1) and, for f > 1, the conditional binomial test of the shifted
+// rate ratio.
+func twoSampleP(c, b Counts, f float64, inc bool) float64 {
+	N, K := c.Total+b.Total, c.Bad+b.Bad
+	var p float64
+	if inc {
+		p = hyperUpper(N, K, c.Total, c.Bad)
+	} else {
+		p = hyperLower(N, K, c.Total, c.Bad)
+	}
+	if f > 1 {
+		// π0 written so that no product overflows for huge f or counts.
+		if inc {
+			pi0 := 1 / (1 + b.Total/(f*c.Total))
+			p = max(p, binomUpper(K, c.Bad, pi0))
+		} else {
+			pi0 := 1 / (1 + f*b.Total/c.Total)
+			p = max(p, binomLower(K, c.Bad, pi0))
+		}
+	}
+	return clampP(p)
+}
+
+// clampP keeps p in [0, 1]; NaN, which no valid input produces, reads as 1.
+func clampP(p float64) float64 {
+	if math.IsNaN(p) {
+		return 1
+	}
+	return min(max(p, 0), 1)
+}
+
+// twoSampleCanDecide reports whether the most extreme canary outcome at n
+// canary requests (all bad with Increase, none bad with Decrease) would be
+// significant and, with Increase, count at least minBad bad requests.
+func twoSampleCanDecide(n float64, b Counts, f float64, o Options) bool {
+	if o.increase() {
+		if n < minBad {
+			return false
+		}
+		return twoSampleP(Counts{Bad: n, Total: n}, b, f, true) <= o.Alpha
+	}
+	return twoSampleP(Counts{Bad: 0, Total: n}, b, f, false) <= o.Alpha
+}
+
+// neededTwoSample is the smallest canary request count at which a canary
+// with the observed proportion (or, if that is not worse by the factor f,
+// the most extreme proportion) would be significant, the baseline growing
+// in proportion (same traffic split, same baseline proportion).
+func neededTwoSample(c, b Counts, f float64, o Options) float64 {
+	if b.Total < 1 {
+		return math.Inf(1)
+	}
+	inc := o.increase()
+	share := worstShare(inc)
+	if c.Total >= 1 && effectReached(ratio(c.Bad/c.Total, b.Bad/b.Total), f, inc) {
+		share = c.Bad / c.Total
+	}
+	base := max(c.Total, 1)
+	return searchNeeded(max(c.Total, o.minRequests()-1), func(n float64) bool {
+		if n < o.minRequests() {
+			return false
+		}
+		s := n / base
+		bs := Counts{Bad: math.Round(b.Bad * s), Total: math.Round(b.Total * s)}
+		if c.Total < 1 {
+			bs = b
+		}
+		cs := Counts{Bad: math.Round(share * n), Total: n}
+		if inc && cs.Bad < minBad {
+			return false
+		}
+		return twoSampleP(cs, bs, f, inc) <= o.Alpha
+	})
+}
+
+// ProportionAbove tests whether the canary's proportion of bad requests is
+// above the fixed proportion above (with Decrease: below it), by the exact
+// binomial test. o.MinEffect is not used.
+func ProportionAbove(canary Counts, above float64, o Options) Result {
+	r := newResult(ProportionAboveTest, o)
+	if _, err := o.effectFactor(); err != nil {
+		return r.insufficient("invalid options: " + err.Error())
+	}
+	r.Above = above
+	if math.IsNaN(above) || above < 0 || above > 1 {
+		return r.insufficient(fmt.Sprintf("threshold %v is not a proportion in [0, 1]", above))
+	}
+	c, err := canary.integers("canary")
+	if err != nil {
+		return r.insufficient(err.Error())
+	}
+	r.Canary = c
+	inc := o.increase()
+	if (inc && above >= 1) || (!inc && above <= 0) {
+		r.Needed = math.Inf(1)
+		return r.insufficient(newText().s("no proportion is ", worseWord(inc), " ").pct(above).String())
+	}
+	if c.Total < o.minRequests() {
+		r.Needed = neededAbove(c, above, o)
+		return r.insufficient(newText().tooFew(c.Total, o.minRequests(), r.Needed).String())
+	}
+	r.PValue = aboveP(c, above, inc)
+	r.Effect = c.Bad / c.Total
+	r.EffectLow, r.EffectHigh = clopperPearson(c.Bad, c.Total, o.Alpha)
+	if !aboveCanDecide(c.Total, above, o) {
+		r.Needed = neededAbove(c, above, o)
+		return r.insufficient(newText().cannotDecide(c.Total, o.Alpha, worstCase(inc), r.Needed).String())
+	}
+	sig := r.PValue <= o.Alpha
+	reached := (inc && r.Effect > above) || (!inc && r.Effect < above)
+	r.Holds = sig && reached && (!inc || c.Bad >= minBad)
+	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" = ").pct(r.Effect).
+		s(" [").pct(r.EffectLow).s(", ").pct(r.EffectHigh).s("] vs ", worseWord(inc), " ").pct(above).
+		s(": p=").num(r.PValue).s(" ")
+	r.Detail = t.verdict(sig, true, r.Holds, o.Alpha, 1, inc).String()
+	return r
+}
+
+func aboveP(c Counts, above float64, inc bool) float64 {
+	if inc {
+		return clampP(binomUpper(c.Total, c.Bad, above))
+	}
+	return clampP(binomLower(c.Total, c.Bad, above))
+}
+
+func aboveCanDecide(n, above float64, o Options) bool {
+	if o.increase() {
+		return n >= minBad && aboveP(Counts{Bad: n, Total: n}, above, true) <= o.Alpha
+	}
+	return aboveP(Counts{Bad: 0, Total: n}, above, false) <= o.Alpha
+}
+
+// neededAbove is the smallest canary request count at which the observed
+// proportion (or, if it is not beyond the threshold, the most extreme one)
+// would be significant.
+func neededAbove(c Counts, above float64, o Options) float64 {
+	inc := o.increase()
+	share := worstShare(inc)
+	if c.Total >= 1 {
+		if obs := c.Bad / c.Total; (inc && obs > above) || (!inc && obs < above) {
+			share = obs
+		}
+	}
+	return searchNeeded(max(c.Total, o.minRequests()-1), func(n float64) bool {
+		if n < o.minRequests() {
+			return false
+		}
+		cs := Counts{Bad: math.Round(share * n), Total: n}
+		if inc && cs.Bad < minBad {
+			return false
+		}
+		return aboveP(cs, above, inc) <= o.Alpha
+	})
+}
+
+// searchNeeded returns the smallest n > from with ok(n), by doubling and
+// then bisection (ok is assumed monotone; near the answer discreteness may
+// make it off by a few requests); +Inf when no n up to 2^53 is ok.
+func searchNeeded(from float64, ok func(float64) bool) float64 {
+	lo := max(math.Floor(from), 0)
+	hi := max(2*lo, lo+1)
+	for !ok(hi) {
+		if hi >= maxCount {
+			return math.Inf(1)
+		}
+		lo, hi = hi, min(2*hi, maxCount)
+	}
+	for hi-lo > 1 {
+		mid := math.Floor((lo + hi) / 2)
+		if ok(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// oddsTimes maps a share π of all bad requests to the rate ratio
+// π/(1−π) · scale.
+func oddsTimes(pi, scale float64) float64 {
+	if pi >= 1 {
+		return math.Inf(1)
+	}
+	return pi / (1 - pi) * scale
+}
+
+func effectReached(effect, f float64, inc bool) bool {
+	if inc {
+		return effect >= f
+	}
+	return effect <= 1/f
+}
+
+func worstShare(inc bool) float64 {
+	if inc {
+		return 1
+	}
+	return 0
+}
