@@ -10,6 +10,8 @@ import (
 	"io"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/decide"
 	"github.com/rewind-sre/rewind/observe"
@@ -22,6 +24,9 @@ const (
 	Inconclusive = "inconclusive"
 	Healthy      = "healthy"
 )
+
+// systemConcurrency bounds the systems replayed at once.
+const systemConcurrency = 4
 
 // Options bound a replay.
 type Options struct {
@@ -87,18 +92,30 @@ func Run(ctx context.Context, src rewind.Source, pol *policy.Policy, opt Options
 		opt.Concurrency = observe.DefaultConcurrency
 	}
 	rep := &Report{From: opt.From.UTC(), To: opt.To.UTC()}
+	var selected []*policy.System
 	for _, sys := range pol.Systems {
-		if opt.System != "" && sys.Name != opt.System {
-			continue
+		if opt.System == "" || sys.Name == opt.System {
+			selected = append(selected, sys)
 		}
-		sr, err := replay(ctx, src, pol, sys, opt)
-		if err != nil {
-			return nil, err
-		}
-		rep.Systems = append(rep.Systems, *sr)
 	}
-	if len(rep.Systems) == 0 {
+	if len(selected) == 0 {
 		return nil, fmt.Errorf("no system named %q in %s", opt.System, pol.File)
+	}
+	// Systems replay concurrently, a few at a time; each keeps its own state.
+	reports := make([]*SystemReport, len(selected))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(systemConcurrency)
+	for i, sys := range selected {
+		g.Go(func() (err error) {
+			reports[i], err = replay(gctx, src, pol, sys, opt)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, r := range reports {
+		rep.Systems = append(rep.Systems, *r)
 	}
 	return rep, nil
 }
