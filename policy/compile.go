@@ -17,6 +17,10 @@ const (
 	// defaultVerifyQuery is the seed's post-rollback check: baseline success rate.
 	defaultVerifyQuery = `sum(rate(http_requests_total{status!~"5..", {{selector}} }[1m])) / sum(rate(http_requests_total{ {{selector}} }[1m]))`
 	defaultVerifyCond  = `baseline >= 0.99`
+	// defaultDrainQuery reacts within two scrapes: irate of the last samples.
+	defaultDrainQuery  = `sum(irate(http_requests_total{ {{selector}} }[1m]))`
+	defaultDrainBelow  = 0.1
+	defaultDrainWithin = time.Minute
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
@@ -95,7 +99,7 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 		names[t.Name] = true
 		sys.Triggers = append(sys.Triggers, t)
 	}
-	sys.Rollback = c.rollback(path+".rollback", s.Rollback, sys.BaselineSelector)
+	sys.Rollback = c.rollback(path+".rollback", s.Rollback, sys.CanarySelector, sys.BaselineSelector)
 	return sys
 }
 
@@ -143,11 +147,15 @@ func (c *compiler) traffic(path string, t *trafficSpec, canarySel string) *Traff
 	return out
 }
 
-func (c *compiler) rollback(path string, r *rollbackSpec, baselineSel string) Rollback {
+func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel string) Rollback {
 	out := Rollback{Mode: "automatic", Evidence: Evidence{LogTailLines: defaultLogTail}}
 	out.Verify = Verify{Query: resolve(defaultVerifyQuery, baselineSel), Condition: defaultVerifyCond, For: defaultVerifyFor, Timeout: defaultVerifyWait}
+	out.Drain = Drain{Query: resolve(defaultDrainQuery, canarySel), Below: defaultDrainBelow, Within: defaultDrainWithin}
 	var v verifySpec
 	if r != nil {
+		if d := r.Drain; d != nil {
+			c.drain(path+".drain", d, canarySel, &out.Drain)
+		}
 		if r.Mode != "" {
 			out.Mode = r.Mode
 		}
@@ -253,3 +261,22 @@ func (c *compiler) notifier(path, name string, n notifierSpec) Notifier {
 }
 
 var _ = rewind.ActionRollback
+
+func (c *compiler) drain(path string, d *drainSpec, canarySel string, out *Drain) {
+	if d.Query != "" {
+		out.Query = resolve(d.Query, canarySel)
+		if _, err := checkPromQL(out.Query); err != nil {
+			c.errf(path+".query", "%v", err)
+		}
+	}
+	if d.Below != nil {
+		if out.Below = *d.Below; out.Below < 0 {
+			c.errf(path+".below", "must not be negative")
+		}
+	}
+	if d.Within != nil {
+		if out.Within = time.Duration(*d.Within); out.Within <= 0 {
+			c.errf(path+".within", "must be positive")
+		}
+	}
+}

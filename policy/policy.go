@@ -191,8 +191,17 @@ type Rollback struct {
 	Mode       string // automatic | notify-only
 	Kubernetes *Kubernetes
 	Istio      *Istio
+	Drain      Drain
 	Verify     Verify
 	Evidence   Evidence
+}
+
+// Drain says how the drain step is verified: the canary's request rate
+// (Query resolved with the canary selector) must fall to Below within Within.
+type Drain struct {
+	Query  string
+	Below  float64
+	Within time.Duration
 }
 
 // Kubernetes names the canary Deployment.

@@ -95,6 +95,7 @@ type rollbackSpec struct {
 	Mode       string          `yaml:"mode"`
 	Kubernetes *kubernetesSpec `yaml:"kubernetes"`
 	Istio      *istioSpec      `yaml:"istio"`
+	Drain      *drainSpec      `yaml:"drain"`
 	Verify     *verifySpec     `yaml:"verify"`
 	Evidence   *evidenceSpec   `yaml:"evidence"`
 }
@@ -111,6 +112,12 @@ type istioSpec struct {
 	VirtualService string `yaml:"virtualService"`
 	BaselineHost   string `yaml:"baselineHost"`
 	CanaryHost     string `yaml:"canaryHost"`
+}
+
+type drainSpec struct {
+	Query  string    `yaml:"query"`
+	Below  *float64  `yaml:"below"`
+	Within *Duration `yaml:"within"`
 }
 
 type verifySpec struct {
