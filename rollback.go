@@ -119,7 +119,8 @@ type Fence interface {
 	// there it returns ErrRollbackInProgress with that id, changing nothing.
 	// Acquiring the id already held is a no-op (resume).
 	Acquire(ctx context.Context, system, id string) (holder string, err error)
-	// Complete marks the rollback finished; the fence is free again.
+	// Complete marks the rollback finished; the fence is free again. It is a
+	// no-op when id no longer holds the fence (a resumed rollback calls it again).
 	Complete(ctx context.Context, system, id string) error
 }
 

@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/backtest"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/source/embedded"
-	"github.com/rewind-sre/rewind/source/prometheus"
+	"github.com/rewind-sre/rewind/wire"
 )
 
 func runAnalyze(ctx context.Context, env *Env, args []string) error {
@@ -37,7 +36,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		if *system != "" && sys.Name != *system {
 			continue
 		}
-		src, err := prometheusSource(sys.Prometheus, "")
+		src, err := wire.PrometheusSource(sys.Prometheus, "")
 		if err != nil {
 			return fmt.Errorf("system %s: %w", sys.Name, err)
 		}
@@ -109,7 +108,7 @@ func runBacktest(ctx context.Context, env *Env, args []string) error {
 		} else if len(pol.Systems) > 0 {
 			cfg = pol.Systems[0].Prometheus
 		}
-		if src, err = prometheusSource(cfg, *promURL); err != nil {
+		if src, err = wire.PrometheusSource(cfg, *promURL); err != nil {
 			return err
 		}
 	}
@@ -137,21 +136,6 @@ func checkOutput(o string) error {
 		return fmt.Errorf("--output must be text or json, not %q", o)
 	}
 	return nil
-}
-
-// prometheusSource builds the HTTP API client; url overrides cfg.URL.
-func prometheusSource(cfg policy.Prometheus, url string) (*prometheus.Client, error) {
-	if url != "" {
-		cfg.URL = url
-	}
-	if cfg.URL == "" {
-		return nil, errors.New("no Prometheus URL: set prometheus.url in the policy")
-	}
-	return prometheus.New(prometheus.Config{
-		URL: cfg.URL, Timeout: cfg.Timeout, BearerTokenFile: cfg.BearerTokenFile,
-		BasicAuthUsername: cfg.BasicAuthUsername, BasicAuthPasswordFile: cfg.BasicAuthPassword,
-		CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify,
-	})
 }
 
 // report prints a replay and turns its decisions into the exit code:
@@ -239,5 +223,3 @@ func reason(r string) string {
 	}
 	return "  (" + r + ")"
 }
-
-var _ = os.Stdout
