@@ -48,4 +48,11 @@
 // histories are not deleted at start. Query them at their own timestamps: an
 // instant query only sees samples within the lookback delta (5m) before the
 // evaluation time.
+//
+// # Kubernetes
+//
+// StartKube runs a real control plane on loopback: etcd, kube-apiserver
+// (token auth, RBAC), kube-controller-manager, kube-scheduler and the kwok
+// node simulator, built from pinned Go modules by .ci/build-kube (see
+// tools/kube/README.md), with Istio's VirtualService CRD installed.
 package testenv
