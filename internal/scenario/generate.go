@@ -74,6 +74,14 @@ func (c *Config) faulty(s Side, t time.Time, in *instance) Side {
 		s.ErrorRate = f.value(0.20)
 	case FaultLatency:
 		s.LatencyP50 *= f.value(3)
+	case FaultLatencySpread:
+		// The q-quantile of a lognormal is P50·exp(z_q·σ): widening σ by
+		// ln(k)/z_0.99 multiplies the p99 by k and keeps the median.
+		s.LatencyCV += math.Log(f.value(3)) / z99
+	case FaultSparseErrors:
+		if s.RPS > 0 {
+			s.ErrorRate = min(f.value(1)/(60*s.RPS), 1)
+		}
 	case FaultThroughput:
 		s.TxPerSec *= f.value(0.3)
 	case FaultNoTraffic:
@@ -91,6 +99,9 @@ func (c *Config) faulty(s Side, t time.Time, in *instance) Side {
 	}
 	return s
 }
+
+// z99 is the standard normal 0.99-quantile.
+const z99 = 2.3263478740408408
 
 // advance draws one scrape interval of traffic for the instance.
 func (in *instance) advance(rng *rand.Rand, s Side, sec float64) {

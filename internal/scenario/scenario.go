@@ -28,6 +28,8 @@ const (
 	FaultNoTraffic      = "no-traffic"      // the canary's requests stop
 	FaultGap            = "gap"             // no samples at all for Fault.For
 	FaultErrorBump      = "error-bump"      // canary errors at 20 % for Fault.For, then healthy
+	FaultLatencySpread  = "latency-spread"  // canary p99 × Fault.Value (default 3), median unchanged
+	FaultSparseErrors   = "sparse-errors"   // canary errors at Fault.Value a minute on average (default 1: mostly 0–2)
 )
 
 // Side describes one deployment (canary or baseline).
