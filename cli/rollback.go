@@ -46,6 +46,13 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if sys == nil {
 		return fmt.Errorf("no system named %q in %s", *system, pol.File)
 	}
+	if !*dry {
+		unlock, err := wire.LockStore(*store)
+		if err != nil {
+			return fmt.Errorf("not rolling back: %w", err)
+		}
+		defer unlock()
+	}
 	opt := wire.Options{StorePath: *store, EvidenceDir: *evidence, Now: env.Now, Progress: liveSteps(env.Stdout)}
 	if platformOverride != nil {
 		opt.Platform = platformOverride(*system)
@@ -58,6 +65,19 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if *dry {
 		return printPlan(ctx, env.Stdout, m.Runner, *system, *reason)
 	}
+	// A rollback that a killed process left unfinished is finished first;
+	// if it was of this system, it is the rollback asked for.
+	resumed, err := m.Runner.Resume(ctx)
+	for _, rb := range resumed {
+		fmt.Fprintf(env.Stdout, "resumed unfinished rollback %s of %s\n", rb.ID, rb.System)
+		printOutcome(env.Stdout, rb)
+		if rb.System == *system {
+			return outcomeErr(rb)
+		}
+	}
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "rolling back %s: %s\n", *system, *reason)
 	rb, err := m.Runner.Start(ctx, *system, *reason, requester(), nil)
 	var busy *plan.InProgressError
@@ -68,6 +88,11 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	printOutcome(env.Stdout, rb)
+	return outcomeErr(rb)
+}
+
+// outcomeErr is exit 0 only for a rollback that was done and verified.
+func outcomeErr(rb *rewind.Rollback) error {
 	if rb.State != rewind.RollbackSucceeded {
 		return exitCode(ExitError)
 	}

@@ -156,6 +156,7 @@ func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel
 		if d := r.Drain; d != nil {
 			c.drain(path+".drain", d, canarySel, &out.Drain)
 		}
+		out.Exec, out.Webhook = c.generic(path, r)
 		if r.Mode != "" {
 			out.Mode = r.Mode
 		}
@@ -279,4 +280,59 @@ func (c *compiler) drain(path string, d *drainSpec, canarySel string, out *Drain
 			c.errf(path+".within", "must be positive")
 		}
 	}
+}
+
+// genericSteps are the steps an exec or webhook executor may implement.
+var genericSteps = []string{"drain", "undo", "scale-down", "evidence"}
+
+func (c *compiler) generic(path string, r *rollbackSpec) (map[string]Exec, map[string]Webhook) {
+	execs, hooks := map[string]Exec{}, map[string]Webhook{}
+	for step, e := range r.Exec {
+		p := path + ".exec." + step
+		if !oneOf(step, genericSteps...) {
+			c.errf(p, "not a step an executor runs: use drain, undo, scale-down or evidence")
+		}
+		x := Exec{Command: e.Command, Timeout: time.Minute}
+		if len(e.Command) == 0 || e.Command[0] == "" {
+			c.errf(p+".command", "required: the program and its arguments, as a list (no shell)")
+		}
+		if e.Timeout != nil {
+			x.Timeout = time.Duration(*e.Timeout)
+		}
+		execs[step] = x
+	}
+	for step, h := range r.Webhook {
+		p := path + ".webhook." + step
+		if !oneOf(step, genericSteps...) {
+			c.errf(p, "not a step an executor runs: use drain, undo, scale-down or evidence")
+		}
+		if _, ok := r.Exec[step]; ok {
+			c.errf(p, "step %s has both an exec and a webhook executor", step)
+		}
+		w := Webhook{URL: h.URL, Timeout: 30 * time.Second}
+		if h.SecretFile != "" || h.SecretEnv != "" {
+			w.Secret = Secret{File: h.SecretFile, Env: h.SecretEnv}
+		}
+		if h.SecretFile != "" && h.SecretEnv != "" {
+			c.errf(p, "give exactly one of secretFile and secretEnv")
+		}
+		if !regexp.MustCompile(`^https?://[^\s]+$`).MatchString(h.URL) {
+			c.errf(p+".url", "must be an http:// or https:// URL")
+		}
+		if h.Timeout != nil {
+			w.Timeout = time.Duration(*h.Timeout)
+		}
+		hooks[step] = w
+	}
+	for step := range execs {
+		if (step == "drain" && r.Istio != nil) || (step != "drain" && step != "evidence" && r.Kubernetes != nil) {
+			c.errf(path+".exec."+step, "step %s is already run by the %s executor", step, map[bool]string{true: "istio", false: "kubernetes"}[step == "drain"])
+		}
+	}
+	for step := range hooks {
+		if (step == "drain" && r.Istio != nil) || (step != "drain" && step != "evidence" && r.Kubernetes != nil) {
+			c.errf(path+".webhook."+step, "step %s is already run by the %s executor", step, map[bool]string{true: "istio", false: "kubernetes"}[step == "drain"])
+		}
+	}
+	return execs, hooks
 }

@@ -192,8 +192,18 @@ type Rollback struct {
 	Kubernetes *Kubernetes
 	Istio      *Istio
 	Drain      Drain
-	Verify     Verify
-	Evidence   Evidence
+	// Exec and Webhook are generic executors per step (drain, undo,
+	// scale-down, evidence) for platforms without Kubernetes or Istio.
+	Exec     map[string]Exec
+	Webhook  map[string]Webhook
+	Verify   Verify
+	Evidence Evidence
+}
+
+// Exec runs an argument vector (never a shell) for a step.
+type Exec struct {
+	Command []string
+	Timeout time.Duration
 }
 
 // Drain says how the drain step is verified: the canary's request rate
@@ -271,10 +281,12 @@ type Email struct {
 	Password Secret
 }
 
-// Webhook is a generic JSON webhook signed with HMAC-SHA256.
+// Webhook is a generic JSON webhook signed with HMAC-SHA256: a notifier,
+// or a rollback step's executor (then with a Timeout).
 type Webhook struct {
-	URL    string
-	Secret Secret
+	URL     string
+	Secret  Secret
+	Timeout time.Duration
 }
 
 // Holds evaluates the trigger's CEL condition.

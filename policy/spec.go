@@ -92,12 +92,14 @@ type judgeSpec struct {
 }
 
 type rollbackSpec struct {
-	Mode       string          `yaml:"mode"`
-	Kubernetes *kubernetesSpec `yaml:"kubernetes"`
-	Istio      *istioSpec      `yaml:"istio"`
-	Drain      *drainSpec      `yaml:"drain"`
-	Verify     *verifySpec     `yaml:"verify"`
-	Evidence   *evidenceSpec   `yaml:"evidence"`
+	Mode       string              `yaml:"mode"`
+	Kubernetes *kubernetesSpec     `yaml:"kubernetes"`
+	Istio      *istioSpec          `yaml:"istio"`
+	Drain      *drainSpec          `yaml:"drain"`
+	Exec       map[string]execSpec `yaml:"exec"`
+	Webhook    map[string]hookSpec `yaml:"webhook"`
+	Verify     *verifySpec         `yaml:"verify"`
+	Evidence   *evidenceSpec       `yaml:"evidence"`
 }
 
 type kubernetesSpec struct {
@@ -112,6 +114,18 @@ type istioSpec struct {
 	VirtualService string `yaml:"virtualService"`
 	BaselineHost   string `yaml:"baselineHost"`
 	CanaryHost     string `yaml:"canaryHost"`
+}
+
+type execSpec struct {
+	Command []string  `yaml:"command"`
+	Timeout *Duration `yaml:"timeout"`
+}
+
+type hookSpec struct {
+	URL        string    `yaml:"url"`
+	SecretFile string    `yaml:"secretFile"`
+	SecretEnv  string    `yaml:"secretEnv"`
+	Timeout    *Duration `yaml:"timeout"`
 }
 
 type drainSpec struct {

@@ -172,10 +172,16 @@ func writeIndex(dir string, rb *rewind.Rollback, problems []string) (int, error)
 		return 0, err
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
+	what, missing := platformIndex(dir)
+	problems = append(problems, missing...)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Evidence: rollback %s of %s\n\nReason: %s\n\n| file | bytes | what |\n|---|---|---|\n", rb.ID, rb.System, rb.Reason)
 	for _, f := range files {
-		fmt.Fprintf(&b, "| %s | %d | %s |\n", f.path, f.size, describe(f.path))
+		d := what[filepath.ToSlash(f.path)]
+		if d == "" {
+			d = describe(f.path)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", f.path, f.size, d)
 	}
 	if len(problems) > 0 {
 		b.WriteString("\n## Not collected\n\n")
@@ -184,6 +190,33 @@ func writeIndex(dir string, rb *rewind.Rollback, problems []string) (int, error)
 		}
 	}
 	return len(files) + 1, os.WriteFile(filepath.Join(dir, "INDEX.md"), []byte(b.String()), 0o640)
+}
+
+// platformIndex reads the platform executor's index.json (if any): what its
+// files are, and what it could not collect.
+func platformIndex(dir string) (what map[string]string, missing []string) {
+	what = map[string]string{}
+	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		return what, nil
+	}
+	var idx struct {
+		Files []struct {
+			Path, What, Error string
+			Missing           bool
+		}
+	}
+	if json.Unmarshal(data, &idx) != nil {
+		return what, []string{"index.json is not readable"}
+	}
+	for _, f := range idx.Files {
+		if f.Missing {
+			missing = append(missing, fmt.Sprintf("%s (%s): %s", f.Path, f.What, f.Error))
+			continue
+		}
+		what[f.Path] = f.What
+	}
+	return what, missing
 }
 
 func describe(path string) string {

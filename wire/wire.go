@@ -45,6 +45,10 @@ type Platform struct {
 	Fence     rewind.Fence
 }
 
+func (p Platform) empty() bool {
+	return p.Route == nil && p.Undo == nil && p.ScaleDown == nil && p.Evidence == nil && p.Fence == nil
+}
+
 // Machine is a built runner with what it holds open.
 type Machine struct {
 	Runner *plan.Runner
@@ -64,10 +68,21 @@ func Build(ctx context.Context, pol *policy.Policy, sys *policy.System, opt Opti
 			return nil, err
 		}
 	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	evDir := opt.EvidenceDir
+	if evDir == "" {
+		evDir = sys.Rollback.Evidence.Dir
+	}
+	if evDir == "" {
+		evDir = "rewind-evidence"
+	}
 	plat := opt.Platform
-	if plat == (Platform{}) {
+	if plat.empty() {
 		var err error
-		if plat, err = platformFromPolicy(sys); err != nil {
+		if plat, err = platformFromPolicy(sys, evDir, now); err != nil {
 			return nil, err
 		}
 	}
@@ -83,17 +98,6 @@ func Build(ctx context.Context, pol *policy.Policy, sys *policy.System, opt Opti
 	st, err := sqlite.Open(ctx, storePath)
 	if err != nil {
 		return nil, err
-	}
-	evDir := opt.EvidenceDir
-	if evDir == "" {
-		evDir = sys.Rollback.Evidence.Dir
-	}
-	if evDir == "" {
-		evDir = "rewind-evidence"
-	}
-	now := opt.Now
-	if now == nil {
-		now = time.Now
 	}
 	rb := sys.Rollback
 	bundle := &report.Bundle{Dir: evDir, Source: src, System: sys, Now: now}
@@ -178,4 +182,4 @@ func (s Sequence) Do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResul
 	return out, nil
 }
 
-var errNoPlatform = fmt.Errorf("the policy's rollback section names no kubernetes or istio target")
+var errNoPlatform = fmt.Errorf("the policy's rollback section names no kubernetes, istio, exec or webhook executor")

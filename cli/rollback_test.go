@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	clientset "k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/rewind-sre/rewind/executor/kubernetes/kubetest"
+	"github.com/rewind-sre/rewind/internal/testenv"
+	"github.com/rewind-sre/rewind/policy"
+	"github.com/rewind-sre/rewind/wire"
+)
+
+var vsGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+
+// The VirtualService splits 80/20 between baseline and canary in its first
+// route and has other routes, matches and retries the drain must not touch.
+const virtualService = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: dwcp-service
+spec:
+  hosts: [dwcp.example]
+  http:
+  - name: split
+    match: [{headers: {x-canary: {exact: "maybe"}}}]
+    retries: {attempts: 3, perTryTimeout: 2s}
+    route:
+    - {destination: {host: dwcp-baseline}, weight: 80}
+    - {destination: {host: dwcp-canary}, weight: 20}
+  - name: admin
+    route:
+    - {destination: {host: dwcp-admin}, weight: 100}
+`
+
+type rollbackEnv struct {
+	ns, policy, store, evidence string
+	cs                          clientset.Interface
+	dyn                         dynamic.Interface
+}
+
+// setupRollback starts the real control plane, a canary Deployment at its
+// second revision, the VirtualService, a mesh stand-in sending traffic by
+// its weights, and a real Prometheus scraping it; it writes the default
+// policy pointed at all of them.
+func setupRollback(t *testing.T) *rollbackEnv {
+	t.Helper()
+	kube := testenv.StartKube(t)
+	cfg := kube.AdminConfig()
+	e := &rollbackEnv{cs: clientset.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
+	e.ns = kubetest.Namespace(t, e.cs)
+	kubetest.CanaryDeployment(t, e.cs, e.ns, "dwcp-canary", kubetest.Canary{Replicas: 2})
+	var vs unstructured.Unstructured
+	if err := yaml.Unmarshal([]byte(virtualService), &vs.Object); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dyn.Resource(vsGVR).Namespace(e.ns).Create(context.Background(), &vs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mesh := testenv.StartMesh(t, e.dyn, e.ns, "dwcp-service", map[string]string{"dwcp-canary": "canary", "dwcp-baseline": "baseline"}, 50)
+	prom := testenv.StartPrometheusScraping(t, []string{mesh.Addr}, time.Second)
+	waitForMetrics(t, prom.URL)
+
+	dir := t.TempDir()
+	e.store, e.evidence, e.policy = filepath.Join(dir, "rewind.db"), filepath.Join(dir, "evidence"), filepath.Join(dir, "policy.yaml")
+	text := strings.NewReplacer(
+		"http://prometheus:9090", prom.URL,
+		"kubernetes: { namespace: dwcp, deployment: dwcp-canary, scaleToZero: true }",
+		fmt.Sprintf("kubernetes: { namespace: %s, deployment: dwcp-canary, scaleToZero: true, kubeconfig: %s }", e.ns, kube.Kubeconfig()),
+		"istio: { virtualService: dwcp-service, baselineHost: dwcp-baseline }",
+		"istio: { virtualService: dwcp-service, baselineHost: dwcp-baseline, canaryHost: dwcp-canary }",
+		"        for: 30s\n        timeout: 2m", "        for: 3s\n        timeout: 1m",
+		"within: 1m", "within: 30s",
+	).Replace(string(policy.Default()))
+	if err := os.WriteFile(e.policy, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// waitForMetrics waits until Prometheus has scraped the mesh twice, so that
+// rates exist.
+func waitForMetrics(t *testing.T, url string) {
+	t.Helper()
+	src, err := wire.PrometheusSource(policy.Prometheus{Timeout: 5 * time.Second}, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		v, err := src.Query(context.Background(), `sum(irate(http_requests_total{version="baseline"}[1m]))`, time.Now())
+		if err == nil && len(v) == 1 && v[0].V > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus has no rates of the mesh after 1m: %v %v", v, err)
+		}
+	}
+}
+
+// live runs the command line with the real clock.
+func live(args ...string) (int, string, string) {
+	var out, errb strings.Builder
+	code := Main(context.Background(), args, &Env{Stdout: &out, Stderr: &errb, Now: time.Now})
+	return code, out.String(), errb.String()
+}
+
+func (e *rollbackEnv) rollback(t *testing.T, store string) (int, string) {
+	code, out, stderr := live("rollback", "--policy", e.policy, "--system", "dwcp-manager",
+		"--reason", "customer-escalation", "--store", store, "--evidence", e.evidence)
+	return code, out + stderr
+}
+
+// TestRollbackOnRealControlPlane: `rewind rollback` drains, undoes, scales
+// down, keeps evidence and verifies; concurrent invocations roll back once.
+func TestRollbackOnRealControlPlane(t *testing.T) {
+	e := setupRollback(t)
+	ctx := context.Background()
+
+	code, out, _ := live("rollback", "--policy", e.policy, "--system", "dwcp-manager", "--reason", "customer-escalation", "--store", e.store, "--dry-run")
+	if code != 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, "dwcp-service") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+
+	// Two invocations at once on the same store, and a third on a store of
+	// its own (another machine): exactly one rollback.
+	var wg sync.WaitGroup
+	codes, outs := make([]int, 3), make([]string, 3)
+	for i, store := range []string{e.store, e.store, e.store + ".other"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], outs[i] = e.rollback(t, store)
+		}()
+	}
+	wg.Wait()
+	winners := 0
+	for i := range codes {
+		if codes[i] == 0 {
+			winners++
+			t.Logf("rollback:\n%s", outs[i])
+		} else if !strings.Contains(outs[i], "in progress") && !strings.Contains(outs[i], "holds the store") && !strings.Contains(outs[i], "already rolled back") {
+			t.Fatalf("invocation %d failed for another reason (exit %d):\n%s", i, codes[i], outs[i])
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d invocations rolled back:\n%s", winners, strings.Join(outs, "\n----\n"))
+	}
+
+	d, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, "dwcp-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != kubetest.ImageV1 || *d.Spec.Replicas != 0 || d.Annotations["deployment.kubernetes.io/revision"] != "3" {
+		t.Fatalf("deployment: image %s, replicas %d, revision %s; want %s, 0, 3 (one undo)", img, *d.Spec.Replicas, d.Annotations["deployment.kubernetes.io/revision"], kubetest.ImageV1)
+	}
+	vs, err := e.dyn.Resource(vsGVR).Namespace(e.ns).Get(ctx, "dwcp-service", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want unstructured.Unstructured
+	_ = yaml.Unmarshal([]byte(strings.Replace(strings.Replace(virtualService, "weight: 80", "weight: 100", 1), "weight: 20", "weight: 0", 1)), &want.Object)
+	if got, w := fmt.Sprint(vs.Object["spec"]), fmt.Sprint(want.Object["spec"]); got != w {
+		t.Fatalf("VirtualService spec after the drain:\n got %s\nwant %s", got, w)
+	}
+	for _, f := range []string{"INDEX.md", "metrics.json", "rollback.json", "index.json"} {
+		matches, _ := filepath.Glob(filepath.Join(e.evidence, "*", f))
+		if len(matches) != 1 {
+			t.Errorf("evidence file %s: %v", f, matches)
+		}
+	}
+	if code, out, _ := live("history", "--store", e.store); code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("history: %d\n%s", code, out)
+	}
+}

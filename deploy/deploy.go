@@ -1,0 +1,11 @@
+// Package deploy holds Rewind's Kubernetes manifests, embedded so that the
+// binary can print them and the tests can apply them.
+package deploy
+
+import _ "embed"
+
+// RBAC is rbac.yaml: the ServiceAccount, the ClusterRole with exactly the
+// verbs the rollback executors use, and an example RoleBinding.
+//
+//go:embed rbac.yaml
+var RBAC []byte
