@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -186,4 +189,59 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 	if code, out, _ := live("history", "--store", e.store); code != 0 || !strings.Contains(out, "succeeded") {
 		t.Fatalf("history: %d\n%s", code, out)
 	}
+}
+
+// TestRollbackResumesAfterKill: a rewind process killed with SIGKILL in the
+// middle of the undo leaves the rollback in the journal; the next invocation
+// resumes and completes it, with exactly one undo.
+func TestRollbackResumesAfterKill(t *testing.T) {
+	e := setupRollback(t)
+	args, _ := json.Marshal([]string{"rollback", "--policy", e.policy, "--system", "dwcp-manager", "--reason", "unexpected-behavior", "--store", e.store, "--evidence", e.evidence})
+	cmd := osexec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "REWIND_CLI_CHILD="+string(args))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		var seen []string
+		for sc.Scan() {
+			seen = append(seen, sc.Text())
+			if strings.Contains(sc.Text(), "undo") && strings.Contains(sc.Text(), "running") {
+				_ = cmd.Process.Kill() // SIGKILL: no cleanup, no journal entry after this
+				break
+			}
+		}
+		killed <- strings.Join(seen, "\n")
+	}()
+	select {
+	case out := <-killed:
+		t.Logf("child before the kill:\n%s", out)
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the child never reached the undo step")
+	}
+	_ = cmd.Wait()
+
+	code, out := e.rollback(t, e.store)
+	if code != 0 || !strings.Contains(out, "resumed unfinished rollback") {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	d, err := e.cs.AppsV1().Deployments(e.ns).Get(context.Background(), "dwcp-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev := d.Annotations["deployment.kubernetes.io/revision"]; rev != "3" || d.Spec.Template.Spec.Containers[0].Image != kubetest.ImageV1 {
+		t.Fatalf("revision %s, image %s: want exactly one undo to %s", rev, d.Spec.Template.Spec.Containers[0].Image, kubetest.ImageV1)
+	}
+	_, hist, _ := live("history", "--store", e.store)
+	if n := strings.Count(hist, "rb-"); n != 1 {
+		t.Fatalf("%d rollbacks in the journal, want 1:\n%s", n, hist)
+	}
+	t.Logf("resumed:\n%s", out)
 }
