@@ -42,6 +42,7 @@ func commands() []command {
 		{"validate", "--policy FILE", "check a policy; every error with file:line and field path", runValidate},
 		{"analyze", "--policy FILE [--system S] [--output text|json]", "one evaluation now against the live metrics source", runAnalyze},
 		{"backtest", "--policy FILE (--data FILE.om | --prometheus URL) --from T --to T [--step D] [--output text|json]", "replay the decision engine over history", runBacktest},
+		{"serve", "--policy FILE [--listen ADDR] [--store PATH] [--token-file FILE]", "the controller daemon: continuous analysis, API, /metrics", runServe},
 		{"rollback", "--policy FILE --system S --reason R [--dry-run]", "roll a system back now through the rollback plan", runRollback},
 		{"history", "[--store PATH] [--system S]", "past rollbacks", runHistory},
 		{"policy", "default", "print the built-in policy", runPolicy},

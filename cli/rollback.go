@@ -57,7 +57,7 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if platformOverride != nil {
 		opt.Platform = platformOverride(*system)
 	}
-	m, err := wire.Build(ctx, pol, sys, opt)
+	m, err := wire.Build(ctx, sys, opt)
 	if err != nil {
 		return err
 	}
@@ -65,9 +65,9 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if *dry {
 		return printPlan(ctx, env.Stdout, m.Runner, *system, *reason)
 	}
-	// A rollback that a killed process left unfinished is finished first;
-	// if it was of this system, it is the rollback asked for.
-	resumed, err := m.Runner.Resume(ctx)
+	// A rollback of this system that a killed process left unfinished is
+	// finished first: it is the rollback asked for.
+	resumed, err := m.Runner.ResumeSystem(ctx, *system)
 	for _, rb := range resumed {
 		fmt.Fprintf(env.Stdout, "resumed unfinished rollback %s of %s\n", rb.ID, rb.System)
 		printOutcome(env.Stdout, rb)

@@ -52,6 +52,7 @@ type rollbackEnv struct {
 	ns, policy, store, evidence string
 	cs                          clientset.Interface
 	dyn                         dynamic.Interface
+	mesh                        *testenv.Mesh
 }
 
 // setupRollback starts the real control plane, a canary Deployment at its
@@ -72,8 +73,8 @@ func setupRollback(t *testing.T) *rollbackEnv {
 	if _, err := e.dyn.Resource(vsGVR).Namespace(e.ns).Create(context.Background(), &vs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	mesh := testenv.StartMesh(t, e.dyn, e.ns, "dwcp-service", map[string]string{"dwcp-canary": "canary", "dwcp-baseline": "baseline"}, 50)
-	prom := testenv.StartPrometheusScraping(t, []string{mesh.Addr}, time.Second)
+	e.mesh = testenv.StartMesh(t, e.dyn, e.ns, "dwcp-service", map[string]string{"dwcp-canary": "canary", "dwcp-baseline": "baseline"}, 50)
+	prom := testenv.StartPrometheusScraping(t, []string{e.mesh.Addr}, time.Second)
 	waitForMetrics(t, prom.URL)
 
 	dir := t.TempDir()

@@ -86,6 +86,12 @@ func NewID(now time.Time) string {
 //     their Timeouts;
 //   - the store failed: the journal holds the last recorded state.
 func (r *Runner) Start(ctx context.Context, system, reason, requester string, d *rewind.Decision) (*rewind.Rollback, error) {
+	return r.StartWithID(ctx, r.newID(), system, reason, requester, d)
+}
+
+// StartWithID is Start with an id chosen by the caller (an API that answers
+// with the id before the rollback ends); ids must be unique.
+func (r *Runner) StartWithID(ctx context.Context, id, system, reason, requester string, d *rewind.Decision) (*rewind.Rollback, error) {
 	if r.Store == nil {
 		return nil, errors.New("plan: Runner has no Store")
 	}
@@ -93,7 +99,7 @@ func (r *Runner) Start(ctx context.Context, system, reason, requester string, d 
 		return nil, errors.New("plan: a rollback needs a system")
 	}
 	rb := &rewind.Rollback{
-		ID:        r.newID(),
+		ID:        id,
 		System:    system,
 		Reason:    reason,
 		Requester: requester,
@@ -124,6 +130,13 @@ func (r *Runner) Start(ctx context.Context, system, reason, requester string, d 
 // Resume is for the one process that owns the store (the leader): two
 // processes resuming the same store at once would both run the rollback.
 func (r *Runner) Resume(ctx context.Context) ([]*rewind.Rollback, error) {
+	return r.ResumeSystem(ctx, "")
+}
+
+// ResumeSystem is Resume for the rollbacks of one system ("" : every
+// system). A Runner's executors act on one system's targets, so a Runner
+// shared by several systems' rollbacks must only resume its own.
+func (r *Runner) ResumeSystem(ctx context.Context, system string) ([]*rewind.Rollback, error) {
 	if r.Store == nil {
 		return nil, errors.New("plan: Runner has no Store")
 	}
@@ -138,6 +151,9 @@ func (r *Runner) Resume(ctx context.Context) ([]*rewind.Rollback, error) {
 		resumed []*rewind.Rollback
 	)
 	for _, rb := range unfinished {
+		if system != "" && rb.System != system {
+			continue
+		}
 		release, ok := r.claim(rb.ID)
 		if !ok {
 			continue

@@ -59,13 +59,41 @@ type Machine struct {
 // Close releases the store.
 func (m *Machine) Close() error { return m.Store.Close() }
 
-// Build assembles the rollback machinery of sys.
-func Build(ctx context.Context, pol *policy.Policy, sys *policy.System, opt Options) (*Machine, error) {
+// Build opens the store and assembles the rollback machinery of sys.
+func Build(ctx context.Context, sys *policy.System, opt Options) (*Machine, error) {
+	st, err := OpenStore(ctx, opt.StorePath)
+	if err != nil {
+		return nil, err
+	}
+	r, src, err := Runner(sys, st, opt)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Machine{Runner: r, Store: st, Source: src}, nil
+}
+
+// OpenStore opens (creating) the rollback journal; path "" is "rewind.db".
+func OpenStore(ctx context.Context, path string) (*sqlite.Store, error) {
+	if path == "" {
+		path = "rewind.db"
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+	}
+	return sqlite.Open(ctx, path)
+}
+
+// Runner assembles the rollback runner of sys on a shared store, and the
+// metrics source it reads.
+func Runner(sys *policy.System, st plan.Store, opt Options) (*plan.Runner, rewind.Source, error) {
 	src := opt.Source
 	if src == nil {
 		var err error
 		if src, err = PrometheusSource(sys.Prometheus, ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	now := opt.Now
@@ -83,21 +111,8 @@ func Build(ctx context.Context, pol *policy.Policy, sys *policy.System, opt Opti
 	if plat.empty() {
 		var err error
 		if plat, err = platformFromPolicy(sys, evDir, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-	}
-	storePath := opt.StorePath
-	if storePath == "" {
-		storePath = "rewind.db"
-	}
-	if dir := filepath.Dir(storePath); dir != "." {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, err
-		}
-	}
-	st, err := sqlite.Open(ctx, storePath)
-	if err != nil {
-		return nil, err
 	}
 	rb := sys.Rollback
 	bundle := &report.Bundle{Dir: evDir, Source: src, System: sys, Now: now}
@@ -117,8 +132,7 @@ func Build(ctx context.Context, pol *policy.Policy, sys *policy.System, opt Opti
 		rewind.StepDrain:  plan.DefaultTimeouts[rewind.StepDrain] + rb.Drain.Within,
 		rewind.StepVerify: rb.Verify.Timeout + 30*time.Second, // the validator bounds itself; this is the backstop
 	}
-	r := &plan.Runner{Store: st, Fence: plat.Fence, Executors: ex, Timeouts: timeouts, Now: now, Progress: opt.Progress}
-	return &Machine{Runner: r, Store: st, Source: src}, nil
+	return &plan.Runner{Store: st, Fence: plat.Fence, Executors: ex, Timeouts: timeouts, Now: now, Progress: opt.Progress}, src, nil
 }
 
 // PrometheusSource builds the HTTP API client; url overrides cfg.URL.

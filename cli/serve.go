@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/plan"
+	"github.com/rewind-sre/rewind/policy"
+	"github.com/rewind-sre/rewind/server"
+	"github.com/rewind-sre/rewind/wire"
+)
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "--policy FILE [--listen ADDR] [--store PATH] [--token-file FILE] [--open-reads] [--evidence DIR]")
+	file := fs.String("policy", "", "policy file (YAML); reloaded on SIGHUP and when it changes")
+	listen := fs.String("listen", ":8080", "HTTP address of the API, /metrics, /healthz and /readyz")
+	store := fs.String("store", "rewind.db", "the rollback journal (SQLite)")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token that mutating API calls need (or env REWIND_API_TOKEN)")
+	openReads := fs.Bool("open-reads", false, "serve read-only API calls without a token")
+	evidence := fs.String("evidence", "", "evidence bundle directory (default: the policy's, else rewind-evidence)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
+	pol, err := loadPolicy(env, *file)
+	if err != nil {
+		return err
+	}
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	if len(token) == 0 {
+		log.Warn("no API token (--token-file or REWIND_API_TOKEN): mutating API calls are refused")
+	}
+	unlock, err := wire.LockStore(*store)
+	if err != nil {
+		return fmt.Errorf("not starting: %w", err)
+	}
+	defer unlock()
+	st, err := wire.OpenStore(ctx, *store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := controller.NewMetrics(reg, Version)
+	sources := map[string]rewind.Source{}
+	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
+		r, src, err := wire.Runner(sys, st, wire.Options{EvidenceDir: *evidence})
+		sources[sys.Name] = src
+		return r, src, err
+	}
+	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: log})
+	if err != nil {
+		return err
+	}
+	var checks []server.Checker
+	for name, src := range sources {
+		checks = append(checks, server.Checker{Name: "prometheus of " + name, Check: func(ctx context.Context) error {
+			_, err := src.Query(ctx, "vector(1)", time.Now())
+			return err
+		}})
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           server.Handler(server.Options{Controller: ctl, Store: st, Gatherer: reg, Token: token, OpenReads: *openReads, Checks: checks, Audit: log.With("audit", true)}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	fmt.Fprintf(env.Stdout, "rewind serve: listening on http://%s (policy %s, %d systems)\n", ln.Addr(), pol.Hash, len(pol.Systems))
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go watchPolicy(ctx, env, *file, ctl, metrics, log)
+	err = ctl.Run(ctx)
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shut)
+	return err
+}
+
+// readToken reads the API token from a file, or REWIND_API_TOKEN.
+func readToken(file string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		return bytes.TrimSpace(b), nil
+	}
+	return []byte(os.Getenv("REWIND_API_TOKEN")), nil
+}
+
+// watchPolicy reloads the policy on SIGHUP and when the file changes; a
+// policy that fails validation keeps the old one running and says why.
+func watchPolicy(ctx context.Context, env *Env, file string, ctl *controller.Controller, m *controller.Metrics, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	last := modTime(file)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick.C:
+			if mt := modTime(file); mt.Equal(last) {
+				continue
+			}
+		}
+		last = modTime(file)
+		pol, err := policy.Load(file)
+		if err == nil {
+			err = ctl.Reload(pol)
+		}
+		if err != nil {
+			m.PolicyReloads.WithLabelValues("invalid").Inc()
+			log.Error("policy reload refused; the previous policy keeps running", "file", file, "err", err.Error())
+			continue
+		}
+		m.PolicyReloads.WithLabelValues("ok").Inc()
+		log.Info("policy reloaded", "file", file, "hash", pol.Hash)
+	}
+}
+
+func modTime(file string) time.Time {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}

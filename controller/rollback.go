@@ -1,0 +1,145 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/plan"
+)
+
+// ErrBusy: a rollback of the system is in flight already.
+var ErrBusy = errors.New("a rollback of this system is in flight")
+
+// RequestRollback starts an operator's rollback of a system and returns its
+// id at once; the plan runs in the background.
+func (c *Controller) RequestRollback(ctx context.Context, name, reason, requester string) (string, error) {
+	s, err := c.get(name)
+	if err != nil {
+		return "", err
+	}
+	return c.start(ctx, s, reason, requester, nil)
+}
+
+// start runs the plan of s in the background, at most one per system.
+func (c *Controller) start(ctx context.Context, s *system, reason, requester string, d *rewind.Decision) (string, error) {
+	c.mu.Lock()
+	if s.inFlight != "" {
+		id := s.inFlight
+		c.mu.Unlock()
+		return id, fmt.Errorf("%w: %s", ErrBusy, id)
+	}
+	id := plan.NewID(c.opt.Now())
+	s.inFlight = id
+	c.mu.Unlock()
+	c.opt.Log.Warn("rolling back", "system", s.cfg.Name, "rollback", id, "reason", reason, "requester", requester)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		rb, err := s.runner.StartWithID(ctx, id, s.cfg.Name, reason, requester, d)
+		c.finished(s, rb, err, d)
+	}()
+	return id, nil
+}
+
+// resume continues what a previous process left unfinished, per system,
+// each with its own system's runner.
+func (c *Controller) resume(ctx context.Context) {
+	unfinished, err := c.opt.Store.Unfinished(ctx)
+	if err != nil {
+		c.opt.Log.Error("cannot read unfinished rollbacks", "err", err)
+		return
+	}
+	for _, rb := range unfinished {
+		s, err := c.get(rb.System)
+		if err != nil {
+			c.opt.Log.Error("unfinished rollback of a system no longer in the policy", "system", rb.System, "rollback", rb.ID)
+			continue
+		}
+		c.mu.Lock()
+		busy := s.inFlight != ""
+		s.inFlight = rb.ID
+		c.mu.Unlock()
+		if busy {
+			continue
+		}
+		c.opt.Log.Warn("resuming unfinished rollback", "system", rb.System, "rollback", rb.ID)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			out, err := s.runner.ResumeSystem(ctx, rb.System)
+			for _, r := range out {
+				if r.ID == rb.ID {
+					rb = r
+				}
+			}
+			c.finished(s, rb, err, rb.Decision)
+		}()
+	}
+}
+
+func (c *Controller) finished(s *system, rb *rewind.Rollback, err error, d *rewind.Decision) {
+	c.mu.Lock()
+	if rb == nil || s.inFlight == rb.ID || errors.Is(err, rewind.ErrRollbackInProgress) {
+		s.inFlight = ""
+	}
+	c.mu.Unlock()
+	if m := c.opt.Metrics; m != nil && rb != nil {
+		result := string(rb.State)
+		if errors.Is(err, rewind.ErrRollbackInProgress) {
+			result = "refused"
+		}
+		triggers := []string{"manual"}
+		if d != nil {
+			triggers = d.Firing
+		}
+		for _, t := range triggers {
+			m.Rollbacks.WithLabelValues(s.cfg.Name, t, result).Inc()
+		}
+		if !rb.Ended.IsZero() {
+			m.RollbackDuration.Observe(rb.Ended.Sub(rb.Started).Seconds())
+		}
+		for _, st := range rb.Steps {
+			if d := st.Duration(); d > 0 {
+				m.StepDuration.WithLabelValues(string(st.Name)).Observe(d.Seconds())
+			}
+		}
+	}
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		c.opt.Log.Warn("shutting down mid-rollback; the next start resumes it", "system", s.cfg.Name)
+	case err != nil:
+		c.opt.Log.Error("rollback could not run to its end", "system", s.cfg.Name, "err", err)
+	case rb.State == rewind.RollbackSucceeded:
+		c.opt.Log.Info("rolled back and verified", "system", s.cfg.Name, "rollback", rb.ID, "took", rb.Ended.Sub(rb.Started).Round(time.Millisecond))
+	default:
+		c.opt.Log.Error("ROLLBACK FAILED", "system", s.cfg.Name, "rollback", rb.ID, "err", rb.Error)
+	}
+	if c.opt.Hooks.Done != nil {
+		c.opt.Hooks.Done(rb, err)
+	}
+}
+
+// SetPaused pauses or resumes automatic rollback of a system.
+func (c *Controller) SetPaused(name string, paused bool) error {
+	s, err := c.get(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	s.paused = paused
+	c.mu.Unlock()
+	if m := c.opt.Metrics; m != nil {
+		v := 0.0
+		if paused {
+			v = 1
+		}
+		m.Paused.WithLabelValues(name).Set(v)
+	}
+	return nil
+}
+
+// Wait waits for the rollbacks in flight (after Run returned, or in tests).
+func (c *Controller) Wait() { c.wg.Wait() }

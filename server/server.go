@@ -1,0 +1,247 @@
+// Package server is Rewind's HTTP surface: the JSON API under /api/v1,
+// /healthz, /readyz and /metrics. Every mutating call needs the bearer
+// token (compared in constant time) and lands in the audit log with who
+// and why; read-only calls can be opened by configuration.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/plan"
+)
+
+// Checker names a dependency and checks it; an error means it is down.
+type Checker struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Options configure the handler.
+type Options struct {
+	Controller *controller.Controller
+	Store      plan.Store
+	Gatherer   prometheus.Gatherer
+	Token      []byte // required for mutating calls; empty: mutating calls are refused
+	OpenReads  bool   // read-only API calls without a token
+	Checks     []Checker
+	Audit      *slog.Logger
+	Alerts     http.Handler // POST /api/v1/alertmanager; nil: 404
+}
+
+type server struct {
+	opt       Options
+	tokenHash [32]byte
+}
+
+// Handler returns the HTTP handler.
+func Handler(opt Options) http.Handler {
+	if opt.Audit == nil {
+		opt.Audit = slog.New(slog.DiscardHandler)
+	}
+	s := &server{opt: opt, tokenHash: sha256.Sum256(opt.Token)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opt.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/systems", s.read(s.systems))
+	mux.HandleFunc("GET /api/v1/rollbacks", s.read(s.rollbacks))
+	mux.HandleFunc("GET /api/v1/rollbacks/{id}", s.read(s.rollback))
+	mux.HandleFunc("POST /api/v1/rollbacks", s.write(s.requestRollback))
+	mux.HandleFunc("POST /api/v1/systems/{name}/pause", s.write(s.pause(true)))
+	mux.HandleFunc("POST /api/v1/systems/{name}/resume", s.write(s.pause(false)))
+	if opt.Alerts != nil {
+		mux.Handle("POST /api/v1/alertmanager", opt.Alerts)
+	}
+	return mux
+}
+
+// authorized compares the bearer token in constant time.
+func (s *server) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || len(s.opt.Token) == 0 {
+		return false
+	}
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
+}
+
+func (s *server) read(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.opt.OpenReads && !s.authorized(r) {
+			unauthorized(w)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *server) write(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			s.opt.Audit.Warn("refused: no valid token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			unauthorized(w)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		h(w, r)
+	}
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="rewind"`)
+	writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
+}
+
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	down := map[string]string{}
+	for _, c := range s.opt.Checks {
+		if err := c.Check(ctx); err != nil {
+			down[c.Name] = err.Error()
+		}
+	}
+	if len(down) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "down": down})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+func (s *server) systems(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"systems": s.opt.Controller.Systems()})
+}
+
+func (s *server) rollbacks(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rbs, err := s.opt.Store.List(r.Context(), plan.ListOptions{System: r.URL.Query().Get("system"), Limit: limit})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if rbs == nil {
+		rbs = []*rewind.Rollback{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rollbacks": rbs})
+}
+
+func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rb, err := s.opt.Store.Get(r.Context(), id)
+	if errors.Is(err, plan.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no rollback "+id)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	journal, err := s.opt.Store.Journal(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rollback": rb, "journal": journal})
+}
+
+// RollbackRequest is the body of POST /api/v1/rollbacks.
+type RollbackRequest struct {
+	System string `json:"system"`
+	Reason string `json:"reason"`
+	By     string `json:"by,omitempty"` // who asks; recorded with the token's use
+}
+
+func (s *server) requestRollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+		return
+	}
+	if strings.TrimSpace(req.System) == "" || strings.TrimSpace(req.Reason) == "" {
+		writeError(w, http.StatusBadRequest, `"system" and "reason" are required (reason: customer-escalation, security-vulnerability, business-decision, unexpected-behavior, team-consensus, or free text)`)
+		return
+	}
+	who := requester(r, req.By)
+	id, err := s.opt.Controller.RequestRollback(context.WithoutCancel(r.Context()), req.System, req.Reason, who)
+	s.opt.Audit.Warn("manual rollback requested", "who", who, "system", req.System, "reason", req.Reason, "rollback", id, "err", errString(err))
+	switch {
+	case errors.Is(err, controller.ErrUnknownSystem):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, controller.ErrBusy):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "id": id})
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "system": req.System})
+	}
+}
+
+func (s *server) pause(paused bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		var body struct {
+			Reason string `json:"reason"`
+			By     string `json:"by"`
+		}
+		if r.ContentLength != 0 {
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+				return
+			}
+		}
+		err := s.opt.Controller.SetPaused(name, paused)
+		action := map[bool]string{true: "pause", false: "resume"}[paused]
+		s.opt.Audit.Warn("automatic rollback "+action, "who", requester(r, body.By), "system", name, "reason", body.Reason, "err", errString(err))
+		if errors.Is(err, controller.ErrUnknownSystem) {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"system": name, "paused": paused})
+	}
+}
+
+// requester names who asked: the claimed name, and where from.
+func requester(r *http.Request, by string) string {
+	if by == "" {
+		by = "token"
+	}
+	return "api:" + by + "@" + r.RemoteAddr
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
