@@ -50,6 +50,7 @@ spec:
 
 type rollbackEnv struct {
 	ns, policy, store, evidence string
+	kubeconfig                  string
 	cs                          clientset.Interface
 	dyn                         dynamic.Interface
 	mesh                        *testenv.Mesh
@@ -63,7 +64,7 @@ func setupRollback(t *testing.T) *rollbackEnv {
 	t.Helper()
 	kube := testenv.StartKube(t)
 	cfg := kube.AdminConfig()
-	e := &rollbackEnv{cs: clientset.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg)}
+	e := &rollbackEnv{cs: clientset.NewForConfigOrDie(cfg), dyn: dynamic.NewForConfigOrDie(cfg), kubeconfig: kube.Kubeconfig()}
 	e.ns = kubetest.Namespace(t, e.cs)
 	kubetest.CanaryDeployment(t, e.cs, e.ns, "dwcp-canary", kubetest.Canary{Replicas: 2})
 	var vs unstructured.Unstructured

@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/cluster"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/executor/kubernetes"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/server"
@@ -32,8 +34,19 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	tokenFile := fs.String("token-file", "", "file holding the bearer token that mutating API calls need (or env REWIND_API_TOKEN)")
 	openReads := fs.Bool("open-reads", false, "serve read-only API calls without a token")
 	evidence := fs.String("evidence", "", "evidence bundle directory (default: the policy's, else rewind-evidence)")
+	elect := fs.Bool("leader-elect", false, "with replicas: act only while holding a Kubernetes Lease")
+	leaseNS := fs.String("lease-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the Lease (default $POD_NAMESPACE)")
+	leaseName := fs.String("lease-name", "rewind-leader", "name of the Lease")
+	leaseKubeconfig := fs.String("lease-kubeconfig", "", "kubeconfig for the Lease (default: in-cluster)")
+	identity := fs.String("identity", defaultIdentity(), "this replica's name in the Lease (default $POD_NAME, else host-pid)")
+	leaseDuration := fs.Duration("lease-duration", cluster.DefaultLeaseDuration, "how long a Lease holds without renewal")
+	renewDeadline := fs.Duration("renew-deadline", cluster.DefaultRenewDeadline, "a leader that cannot renew for this long stops acting")
+	retryPeriod := fs.Duration("retry-period", cluster.DefaultRetryPeriod, "how often to try for the Lease")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *elect && *leaseNS == "" {
+		return errors.New("--leader-elect needs --lease-namespace (or $POD_NAMESPACE)")
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
 	pol, err := loadPolicy(env, *file)
@@ -47,6 +60,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if len(token) == 0 {
 		log.Warn("no API token (--token-file or REWIND_API_TOKEN): mutating API calls are refused")
 	}
+	// Outside Kubernetes a single instance holds a file lock on its store;
+	// with --leader-elect the Lease decides who acts.
 	unlock, err := wire.LockStore(*store)
 	if err != nil {
 		return fmt.Errorf("not starting: %w", err)
@@ -95,11 +110,31 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go watchPolicy(ctx, env, *file, ctl, metrics, log)
-	err = ctl.Run(ctx)
+	if *elect {
+		leader := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rewind_leader", Help: "1 while this replica holds the leader Lease and acts."})
+		reg.MustRegister(leader)
+		cfg, cerr := kubernetes.RESTConfig(*leaseKubeconfig)
+		if cerr != nil {
+			return cerr
+		}
+		el := &cluster.Election{Config: cfg, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,
+			LeaseDuration: *leaseDuration, RenewDeadline: *renewDeadline, RetryPeriod: *retryPeriod, Log: log, Leader: leader}
+		err = el.Run(ctx, func(lctx context.Context) { _ = ctl.Run(lctx) })
+	} else {
+		err = ctl.Run(ctx)
+	}
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)
 	return err
+}
+
+func defaultIdentity() string {
+	if p := os.Getenv("POD_NAME"); p != "" {
+		return p
+	}
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
 }
 
 // readToken reads the API token from a file, or REWIND_API_TOKEN.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -49,6 +50,9 @@ type Controller struct {
 	pol *policy.Policy
 	sys map[string]*system
 	wg  sync.WaitGroup // rollbacks in flight
+	// acting is true while Run runs: with leader election, only the leader
+	// evaluates and rolls back.
+	acting atomic.Bool
 }
 
 // system is one watched system.
@@ -116,11 +120,15 @@ func (c *Controller) Reload(pol *policy.Policy) error {
 	return nil
 }
 
-// Run resumes unfinished rollbacks, then evaluates every system at its
+// Run resumes unfinished rollbacks (its own, from the journal, and those
+// another controller left on the targets' fences), then evaluates every system at its
 // interval until ctx ends. A policy reload takes effect at the next tick.
 // Rollbacks in flight when ctx ends stay in the journal for the next start.
 func (c *Controller) Run(ctx context.Context) error {
+	c.acting.Store(true)
+	defer c.acting.Store(false)
 	c.resume(ctx)
+	c.adopt(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	next := map[string]time.Time{}

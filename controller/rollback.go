@@ -13,9 +13,15 @@ import (
 // ErrBusy: a rollback of the system is in flight already.
 var ErrBusy = errors.New("a rollback of this system is in flight")
 
+// ErrNotActing: this replica is not the leader; ask the one that is.
+var ErrNotActing = errors.New("this replica is not the leader: it does not act")
+
 // RequestRollback starts an operator's rollback of a system and returns its
 // id at once; the plan runs in the background.
 func (c *Controller) RequestRollback(ctx context.Context, name, reason, requester string) (string, error) {
+	if !c.acting.Load() {
+		return "", ErrNotActing
+	}
 	s, err := c.get(name)
 	if err != nil {
 		return "", err
@@ -76,6 +82,48 @@ func (c *Controller) resume(ctx context.Context) {
 				}
 			}
 			c.finished(s, rb, err, rb.Decision)
+		}()
+	}
+}
+
+// fenceReader is a Fence whose holder can be read (executor/kubernetes).
+type fenceReader interface {
+	Holder(ctx context.Context) (id string, active bool, err error)
+}
+
+// adopt finishes rollbacks that another controller started and did not
+// complete (it died; its journal is on its own disk): the fence on the
+// target names them. Running the plan again with the same id is safe:
+// every step is idempotent and the fence is already held by that id.
+func (c *Controller) adopt(ctx context.Context) {
+	for _, s := range c.systems() {
+		fr, ok := s.runner.Fence.(fenceReader)
+		c.mu.Lock()
+		busy := s.inFlight != ""
+		c.mu.Unlock()
+		if !ok || busy {
+			continue
+		}
+		id, active, err := fr.Holder(ctx)
+		if err != nil {
+			c.opt.Log.Error("cannot read the rollback fence", "system", s.cfg.Name, "err", err)
+			continue
+		}
+		if !active {
+			continue
+		}
+		if _, err := c.opt.Store.Get(ctx, id); err == nil {
+			continue // ours: Resume (or its record) handles it
+		}
+		c.mu.Lock()
+		s.inFlight = id
+		c.mu.Unlock()
+		c.opt.Log.Warn("adopting a rollback another controller left unfinished", "system", s.cfg.Name, "rollback", id)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			rb, err := s.runner.StartWithID(ctx, id, s.cfg.Name, "finishing rollback "+id+" left unfinished by another controller", "rewind", nil)
+			c.finished(s, rb, err, nil)
 		}()
 	}
 }

@@ -186,6 +186,8 @@ func (s *server) requestRollback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, controller.ErrUnknownSystem):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, controller.ErrNotActing):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, controller.ErrBusy):
 		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "id": id})
 	case err != nil:

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rewind-sre/rewind/executor/kubernetes"
+	"github.com/rewind-sre/rewind/executor/kubernetes/kubetest"
+)
+
+// daemon is `rewind serve` as a child process (the test binary, see TestMain).
+type daemon struct {
+	id  string
+	cmd *osexec.Cmd
+	log string
+}
+
+func startDaemon(t *testing.T, id string, args ...string) *daemon {
+	t.Helper()
+	a, _ := json.Marshal(append([]string{"serve"}, args...))
+	d := &daemon{id: id, cmd: osexec.Command(os.Args[0], "-test.run=^$"), log: filepath.Join(t.TempDir(), id+".log")}
+	f, err := os.Create(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Env = append(os.Environ(), "REWIND_CLI_CHILD="+string(a))
+	d.cmd.Stdout, d.cmd.Stderr = f, f
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		_ = d.cmd.Wait()
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(d.log)
+			t.Logf("---- daemon %s ----\n%s", id, b)
+		}
+	})
+	return d
+}
+
+// TestTwoDaemonsOneRollbackLeaderKilled: two replicas with leader election
+// on the real control plane; the canary turns bad; the leader is killed with
+// SIGKILL as soon as it has fenced the Deployment; the other replica takes
+// the Lease, adopts the rollback from the fence and finishes it, with
+// exactly one undo.
+func TestTwoDaemonsOneRollbackLeaderKilled(t *testing.T) {
+	e := setupRollback(t)
+	text, _ := os.ReadFile(e.policy)
+	if err := os.WriteFile(e.policy, []byte(strings.Replace(string(text), "interval: 30s", "interval: 2s", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	daemons := map[string]*daemon{}
+	for _, id := range []string{"replica-a", "replica-b"} {
+		daemons[id] = startDaemon(t, id, "--policy", e.policy, "--listen", "127.0.0.1:0",
+			"--store", filepath.Join(t.TempDir(), id+".db"), "--evidence", e.evidence,
+			"--leader-elect", "--lease-namespace", e.ns, "--lease-kubeconfig", e.kubeconfig, "--identity", id,
+			"--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "500ms")
+	}
+	ctx := context.Background()
+	leader := waitFor(t, time.Minute, "a leader", func() (string, bool) {
+		l, err := e.cs.CoordinationV1().Leases(e.ns).Get(ctx, "rewind-leader", metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return "", false
+		}
+		return *l.Spec.HolderIdentity, true
+	})
+	t.Logf("%s leads", leader)
+
+	e.mesh.SetErrorRate("canary", 0.5)
+	fenced := waitFor(t, 2*time.Minute, "the leader to fence the Deployment", func() (string, bool) {
+		d, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, "dwcp-canary", metav1.GetOptions{})
+		if err != nil || d.Annotations[kubernetes.AnnotationRollbackState] != kubernetes.FenceActive {
+			return "", false
+		}
+		return d.Annotations[kubernetes.AnnotationRollback], true
+	})
+	_ = daemons[leader].cmd.Process.Kill() // SIGKILL, mid-rollback
+	t.Logf("killed %s while rollback %s held the fence", leader, fenced)
+
+	waitFor(t, 2*time.Minute, "the other replica to finish the rollback", func() (string, bool) {
+		d, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, "dwcp-canary", metav1.GetOptions{})
+		if err != nil || d.Annotations[kubernetes.AnnotationRollbackState] != kubernetes.FenceDone {
+			return "", false
+		}
+		return "", true
+	})
+	d, err := e.cs.AppsV1().Deployments(e.ns).Get(ctx, "dwcp-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, id := d.Annotations["deployment.kubernetes.io/revision"], d.Annotations[kubernetes.AnnotationRollback]; rev != "3" || id != fenced ||
+		*d.Spec.Replicas != 0 || d.Spec.Template.Spec.Containers[0].Image != kubetest.ImageV1 {
+		t.Fatalf("revision %s (want 3: one undo), fence %s (want %s), replicas %d", rev, id, fenced, *d.Spec.Replicas)
+	}
+	l, _ := e.cs.CoordinationV1().Leases(e.ns).Get(ctx, "rewind-leader", metav1.GetOptions{})
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == leader {
+		t.Fatalf("the killed replica still holds the Lease")
+	}
+}
+
+// waitFor polls cond every 100 ms until it holds or the bound passes.
+func waitFor(t *testing.T, bound time.Duration, what string, cond func() (string, bool)) string {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		if v, ok := cond(); ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", bound, what)
+		}
+	}
+	return ""
+}
