@@ -65,6 +65,9 @@ type system struct {
 	inFlight string // id of the rollback running now
 	last     decide.Cycle
 	lastObs  []rewind.Observation
+	// evaluating is set while a cycle runs: a slow cycle delays the next
+	// one instead of overlapping it, so cycles apply in time order.
+	evaluating atomic.Bool
 }
 
 // ErrUnknownSystem: no system of that name in the policy.
@@ -129,20 +132,27 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.acting.Store(false)
 	c.resume(ctx)
 	c.adopt(ctx)
-	tick := time.NewTicker(time.Second)
+	// A fine tick keeps each system on its own interval without drift.
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	next := map[string]time.Time{}
 	for {
 		now := c.opt.Now()
 		for _, s := range c.systems() {
-			if at, ok := next[s.cfg.Name]; ok && now.Before(at) {
+			at, ok := next[s.cfg.Name]
+			if ok && now.Before(at) || s.evaluating.Load() {
 				continue
 			}
-			next[s.cfg.Name] = now.Add(s.cfg.Interval)
+			if !ok || now.Sub(at) > s.cfg.Interval {
+				at = now // first cycle, or fell behind: start over from now
+			}
+			next[s.cfg.Name] = at.Add(s.cfg.Interval)
+			s.evaluating.Store(true)
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				c.Evaluate(ctx, s.cfg.Name, now)
+				defer s.evaluating.Store(false)
+				c.Evaluate(ctx, s.cfg.Name, at)
 			}()
 		}
 		select {
