@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/notify"
 	"github.com/rewind-sre/rewind/plan"
+	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/store/sqlite"
 	"github.com/rewind-sre/rewind/wire"
 )
@@ -53,15 +56,35 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 		}
 		defer unlock()
 	}
-	opt := wire.Options{StorePath: *store, EvidenceDir: *evidence, Now: env.Now, Progress: liveSteps(env.Stdout)}
-	if platformOverride != nil {
-		opt.Platform = platformOverride(*system)
-	}
-	m, err := wire.Build(ctx, sys, opt)
+	st, err := wire.OpenStore(ctx, *store)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer st.Close()
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	outbox, err := wire.Outbox(pol, st, log, nil)
+	if err != nil {
+		return err
+	}
+	opt := wire.Options{EvidenceDir: *evidence, Now: env.Now, Progress: liveSteps(env.Stdout)}
+	if !*dry {
+		opt.Progress = wire.Fanout(opt.Progress, outbox.Progress(pol, wire.Links))
+	}
+	if platformOverride != nil {
+		opt.Platform = platformOverride(*system)
+	}
+	runner, src, err := wire.Runner(sys, st, opt)
+	if err != nil {
+		return err
+	}
+	m := &wire.Machine{Runner: runner, Store: st, Source: src}
+	if !*dry {
+		// Notices go out while the rollback runs; what is still pending at
+		// the end is delivered by the next rewind process on this store.
+		octx, stop := context.WithCancel(ctx)
+		go outbox.Run(octx)
+		defer flush(st, stop)
+	}
 	if *dry {
 		return printPlan(ctx, env.Stdout, m.Runner, *system, *reason)
 	}
@@ -70,6 +93,7 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	resumed, err := m.Runner.ResumeSystem(ctx, *system)
 	for _, rb := range resumed {
 		fmt.Fprintf(env.Stdout, "resumed unfinished rollback %s of %s\n", rb.ID, rb.System)
+		postMortem(env.Stdout, st, src, sys, rb, log)
 		printOutcome(env.Stdout, rb)
 		if rb.System == *system {
 			return outcomeErr(rb)
@@ -87,8 +111,34 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	case err != nil:
 		return err
 	}
+	postMortem(env.Stdout, st, src, sys, rb, log)
 	printOutcome(env.Stdout, rb)
 	return outcomeErr(rb)
+}
+
+func postMortem(w io.Writer, st plan.Store, src rewind.Source, sys *policy.System, rb *rewind.Rollback, log *slog.Logger) {
+	if path := wire.PostMortem(st, src, sys, rb, log); path != "" {
+		fmt.Fprintf(w, "post-mortem draft: %s\n", path)
+	}
+}
+
+// flush gives pending notices a few seconds to go out, then stops the outbox.
+func flush(st *sqlite.Store, stop func()) {
+	defer stop()
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond) // the store has no change feed
+	defer tick.Stop()
+	for {
+		pending, err := st.Notices(context.Background(), notify.Filter{State: notify.Pending, Limit: 1})
+		if err != nil || len(pending) == 0 {
+			return
+		}
+		select {
+		case <-deadline:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // outcomeErr is exit 0 only for a rollback that was done and verified.

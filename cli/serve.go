@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,7 +21,9 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/cluster"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/decide"
 	"github.com/rewind-sre/rewind/executor/kubernetes"
+	"github.com/rewind-sre/rewind/notify"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/server"
@@ -76,18 +80,49 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := controller.NewMetrics(reg, Version)
-	sources := map[string]rewind.Source{}
-	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
-		r, src, err := wire.Runner(sys, st, wire.Options{EvidenceDir: *evidence})
-		sources[sys.Name] = src
-		return r, src, err
-	}
-	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: log})
+	outbox, err := wire.Outbox(pol, st, log, reg)
 	if err != nil {
 		return err
 	}
+	var mu sync.Mutex // guards sources and systems, rebuilt on reload
+	sources, systems := map[string]rewind.Source{}, map[string]*policy.System{}
+	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
+		r, src, err := wire.Runner(sys, st, wire.Options{EvidenceDir: *evidence, Progress: outbox.Progress(pol, wire.Links)})
+		mu.Lock()
+		sources[sys.Name], systems[sys.Name] = src, sys
+		mu.Unlock()
+		return r, src, err
+	}
+	hooks := controller.Hooks{
+		Cycle: func(system string, c decide.Cycle) {
+			if c.BlindChanged && c.Blind {
+				_ = outbox.Publish(context.Background(), notify.BlindEvent(system, "its queries failed 3 cycles in a row: no rollback can be decided", c.At))
+			}
+		},
+		Done: func(rb *rewind.Rollback, _ error) {
+			mu.Lock()
+			src, sys := sources[rb.System], systems[rb.System]
+			mu.Unlock()
+			if sys != nil {
+				wire.PostMortem(st, src, sys, rb, log)
+			}
+		},
+		Requested: func(system, reason, requester, id string) {
+			kind := rewind.EventManualRollbackRequested
+			_ = outbox.Publish(context.Background(), rewind.Event{Kind: kind, Severity: notify.SeverityOf(kind, nil), System: system,
+				RollbackID: id, Reason: reason + " (by " + requester + ")", At: time.Now()})
+		},
+	}
+	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: log, Hooks: hooks})
+	if err != nil {
+		return err
+	}
+	go outbox.Run(ctx)
 	var checks []server.Checker
-	for name, src := range sources {
+	mu.Lock()
+	started := maps.Clone(sources)
+	mu.Unlock()
+	for name, src := range started {
 		checks = append(checks, server.Checker{Name: "prometheus of " + name, Check: func(ctx context.Context) error {
 			_, err := src.Query(ctx, "vector(1)", time.Now())
 			return err

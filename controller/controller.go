@@ -30,6 +30,8 @@ type Hooks struct {
 	Cycle func(system string, c decide.Cycle)
 	Step  func(rb *rewind.Rollback, step rewind.StepRecord)
 	Done  func(rb *rewind.Rollback, err error)
+	// Requested is called when an operator's rollback starts.
+	Requested func(system, reason, requester, id string)
 }
 
 // Options configure a Controller.

@@ -26,7 +26,11 @@ func (c *Controller) RequestRollback(ctx context.Context, name, reason, requeste
 	if err != nil {
 		return "", err
 	}
-	return c.start(ctx, s, reason, requester, nil)
+	id, err := c.start(ctx, s, reason, requester, nil)
+	if err == nil && c.opt.Hooks.Requested != nil {
+		c.opt.Hooks.Requested(name, reason, requester, id)
+	}
+	return id, err
 }
 
 // start runs the plan of s in the background, at most one per system.

@@ -39,6 +39,23 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 	CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
 		BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;`,
+	// 2: the notification outbox (notify.Store). It stores notifier names,
+	// never their URLs, keys or passwords.
+	`CREATE TABLE outbox (
+		id           INTEGER PRIMARY KEY AUTOINCREMENT, -- publication order
+		notifier     TEXT NOT NULL,
+		dedup_key    TEXT NOT NULL UNIQUE,  -- notifier and event key: one notice per event and notifier
+		kind         TEXT NOT NULL,
+		event        TEXT NOT NULL,         -- the rewind.Event as JSON
+		state        TEXT NOT NULL,         -- pending | delivered | failed | expired
+		created      TEXT NOT NULL,         -- UTC, fixed-width RFC 3339
+		next_attempt TEXT NOT NULL,
+		attempts     INTEGER NOT NULL,
+		last_error   TEXT NOT NULL,
+		done         TEXT
+	) STRICT;
+	-- Heads: the oldest pending notice of each notifier.
+	CREATE INDEX outbox_pending ON outbox(notifier, id) WHERE state = 'pending';`,
 }
 
 // migrate brings the schema to the latest version in one write transaction, so

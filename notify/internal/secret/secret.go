@@ -1,0 +1,72 @@
+// Package secret reads the secrets that a policy names (webhook URLs,
+// routing keys, passwords) from files or environment variables, and keeps
+// them out of messages.
+package secret
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rewind-sre/rewind/policy"
+)
+
+// Read returns the secret s names: the content of a file without its
+// surrounding white space, or an environment variable. It is read on every
+// call, so that a rotated secret takes effect without a restart. Errors name
+// the file or the variable, never the value.
+func Read(s policy.Secret) (string, error) {
+	switch {
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("reading the secret file: %w", err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("the secret file %s is empty", s.File)
+		}
+		return v, nil
+	case s.Env != "":
+		v := strings.TrimSpace(os.Getenv(s.Env))
+		if v == "" {
+			return "", fmt.Errorf("the environment variable %s that holds the secret is empty or unset", s.Env)
+		}
+		return v, nil
+	}
+	return "", errors.New("no secret configured (give a file or an environment variable)")
+}
+
+// Configured reports whether s names a file or a variable.
+func Configured(s policy.Secret) bool { return s.File != "" || s.Env != "" }
+
+// Mask is what a redacted secret reads as.
+const Mask = "[redacted]"
+
+// Redact replaces every occurrence of each non-empty secret in s.
+func Redact(s string, secrets ...string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, Mask)
+		}
+	}
+	return s
+}
+
+// Error wraps err so that its message never shows the secrets. Unwrap gives
+// err for errors.Is and errors.As; callers must print the wrapper, not err.
+func Error(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &redacted{err: err, secrets: secrets}
+}
+
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r *redacted) Error() string { return Redact(r.err.Error(), r.secrets...) }
+func (r *redacted) Unwrap() error { return r.err }

@@ -1,0 +1,306 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	rewind "github.com/rewind-sre/rewind"
+)
+
+// Defaults of an Outbox's zero fields.
+const (
+	DefaultMaxAge         = 6 * time.Hour
+	DefaultAttemptTimeout = 30 * time.Second
+	DefaultEnqueueTimeout = 2 * time.Second
+	DefaultPollInterval   = 10 * time.Second
+)
+
+// recordTimeout bounds writing an attempt's outcome, also during shutdown.
+const recordTimeout = 10 * time.Second
+
+// Outbox records notices (Publish) and delivers them (Run). Its fields are
+// configuration, set before first use and not changed after; an Outbox is
+// safe for concurrent use. Run it in one process per store (the leader): two
+// processes running the same store would both deliver.
+type Outbox struct {
+	Store Store // required
+	// Notifiers by name, as the policy names them.
+	Notifiers map[string]rewind.Notifier
+	// Router picks the notifiers of an event; nil sends every event to
+	// every notifier in Notifiers.
+	Router  Router
+	Clock   Clock   // default RealClock
+	Backoff Backoff // zero fields: DefaultBackoff
+	// MaxAge is how long a notice is retried; after it, it is given up with
+	// an error log line and ResultExpired. Default DefaultMaxAge.
+	MaxAge time.Duration
+	// AttemptTimeout bounds one Notify call (default DefaultAttemptTimeout).
+	AttemptTimeout time.Duration
+	// EnqueueTimeout bounds Publish's write (default DefaultEnqueueTimeout).
+	EnqueueTimeout time.Duration
+	// PollInterval is how often Run looks at the store when nothing woke it,
+	// for notices that other processes enqueued (default DefaultPollInterval).
+	PollInterval time.Duration
+	Log          *slog.Logger // default slog.Default()
+	// OnResult is called with the notifier's name and the result once per
+	// attempt, by Run's goroutine after the outcome is recorded, and once
+	// per notice Publish could not record (ResultDropped): the numbers of
+	// rewind_notifications_total{notifier,result}; see Counters.
+	OnResult func(notifier string, r Result)
+	// OnAttempt is called when an attempt starts, before the notifier is
+	// called (for an in-flight gauge, and for tests that drive a fake clock).
+	OnAttempt func(notifier string)
+	// Rand returns the jitter in [0, 1); default math/rand/v2.
+	Rand func() float64
+
+	initOnce sync.Once
+	wake     chan struct{}
+	running  sync.Mutex
+}
+
+func (o *Outbox) init() {
+	o.initOnce.Do(func() { o.wake = make(chan struct{}, 1) })
+}
+
+// Publish records e for every notifier its route names (at most once per
+// notifier and event key) and wakes the dispatcher. It only writes to the
+// store, bounded by EnqueueTimeout even when ctx is cancelled, and it never
+// sends: callers on a rollback's path log its error and go on.
+func (o *Outbox) Publish(ctx context.Context, e rewind.Event) error {
+	o.init()
+	names := o.route(e)
+	if len(names) == 0 {
+		return nil
+	}
+	now := o.now()
+	if e.At.IsZero() {
+		e.At = now
+	}
+	ns := make([]Notice, 0, len(names))
+	for _, name := range names {
+		ns = append(ns, Notice{
+			Notifier: name, Key: name + "|" + e.Key(), Event: e,
+			State: Pending, Created: now, NextAttempt: now,
+		})
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), or(o.EnqueueTimeout, DefaultEnqueueTimeout))
+	defer cancel()
+	added, err := o.Store.Enqueue(wctx, ns)
+	if err != nil {
+		for _, name := range names {
+			o.observe(name, ResultDropped)
+		}
+		err = fmt.Errorf("recording %s in the outbox: %w", e.Key(), err)
+		o.log().Error("notification dropped: the outbox could not record it", "event", e.Key(), "notifiers", names, "error", err)
+		return err
+	}
+	o.log().Debug("notification enqueued", "event", e.Key(), "notifiers", names, "new", added)
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (o *Outbox) route(e rewind.Event) []string {
+	if o.Router != nil {
+		return o.Router.Route(e)
+	}
+	names := make([]string, 0, len(o.Notifiers))
+	for name := range o.Notifiers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Run delivers pending notices until ctx is done, then waits for the
+// attempts under way and returns nil. Notices of different notifiers are
+// attempted concurrently, those of one notifier one at a time, oldest first.
+func (o *Outbox) Run(ctx context.Context) error {
+	if o.Store == nil {
+		return errors.New("notify: Outbox has no Store")
+	}
+	if !o.running.TryLock() {
+		return errors.New("notify: Outbox is already running")
+	}
+	defer o.running.Unlock()
+	o.init()
+	var (
+		done     = make(chan attempted)
+		inflight = map[string]bool{}
+		poll     = or(o.PollInterval, DefaultPollInterval)
+	)
+	for {
+		wait := poll
+		heads, err := o.Store.Heads(ctx)
+		if err != nil && ctx.Err() == nil {
+			o.log().Warn("reading the outbox failed; trying again", "error", err, "in", poll)
+		}
+		now := o.now()
+		for _, n := range heads {
+			switch {
+			case inflight[n.Notifier]:
+			case !n.NextAttempt.After(now):
+				inflight[n.Notifier] = true
+				if o.OnAttempt != nil {
+					o.OnAttempt(n.Notifier)
+				}
+				go func() {
+					r, ok := o.attempt(ctx, n)
+					done <- attempted{n.Notifier, r, ok}
+				}()
+			default:
+				wait = min(wait, n.NextAttempt.Sub(now))
+			}
+		}
+		timer, stop := o.clock().NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			stop()
+			for len(inflight) > 0 {
+				a := <-done
+				delete(inflight, a.notifier)
+				if a.recorded {
+					o.observe(a.notifier, a.result)
+				}
+			}
+			return nil
+		case a := <-done:
+			stop()
+			delete(inflight, a.notifier)
+			if a.recorded {
+				// Observed here, after the timer is stopped and before the
+				// next is armed: a fake clock sees the loop idle only when
+				// it is.
+				o.observe(a.notifier, a.result)
+			}
+			continue
+		case <-o.wake:
+		case <-timer:
+		}
+		stop()
+	}
+}
+
+// attempted is what an attempt's goroutine hands back to the loop.
+type attempted struct {
+	notifier string
+	result   Result
+	recorded bool // false: cut short by shutdown, no outcome
+}
+
+// attempt tries n once and records the outcome. An attempt cut short by
+// ctx (shutdown) is no outcome: n stays as it was, for the next Run.
+func (o *Outbox) attempt(ctx context.Context, n Notice) (Result, bool) {
+	log := o.log().With("notifier", n.Notifier, "event", n.Event.Key(), "attempt", n.Attempts+1)
+	notifier := o.Notifiers[n.Notifier]
+	var (
+		retry bool
+		err   error
+	)
+	if notifier == nil {
+		err = fmt.Errorf("no notifier named %q is configured", n.Notifier)
+	} else {
+		actx, cancel := context.WithTimeout(ctx, or(o.AttemptTimeout, DefaultAttemptTimeout))
+		retry, err = call(actx, notifier, n.Event)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return "", false
+		}
+	}
+	at := o.now()
+	out, result := Outcome{At: at}, ResultDelivered
+	switch {
+	case err == nil:
+		out.State = Delivered
+		log.Info("notification delivered", "age", at.Sub(n.Created))
+	case !retry:
+		out.State, out.Error, result = Failed, err.Error(), ResultFailed
+		log.Error("notification rejected; not retried", "error", err)
+	case at.Sub(n.Created) >= or(o.MaxAge, DefaultMaxAge):
+		out.State, out.Error, result = Expired, err.Error(), ResultExpired
+		log.Error("notification given up", "age", at.Sub(n.Created), "maxAge", or(o.MaxAge, DefaultMaxAge), "error", err)
+	default:
+		out.State, out.Error, result = Pending, err.Error(), ResultRetried
+		out.NextAttempt = o.next(n, at, err)
+		log.Warn("notification failed; will retry", "error", err, "next", out.NextAttempt)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := o.Store.Record(rctx, n.ID, out); err != nil {
+		log.Error("recording the outcome of a notification failed", "state", out.State, "error", err)
+	}
+	return result, true
+}
+
+// next is when a failed notice is tried again: after the backoff, never
+// before the receiver's Retry-After, and at MaxAge at the latest unless the
+// receiver asked for later.
+func (o *Outbox) next(n Notice, at time.Time, err error) time.Time {
+	delay := o.Backoff.Delay(n.Attempts+1, o.rand())
+	var ra *rewind.RetryAfterError
+	if errors.As(err, &ra) && ra.After > delay {
+		return at.Add(ra.After)
+	}
+	return minTime(at.Add(delay), n.Created.Add(or(o.MaxAge, DefaultMaxAge)))
+}
+
+// call runs one Notify, turning a panic into a retryable error.
+func call(ctx context.Context, n rewind.Notifier, e rewind.Event) (retry bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			retry, err = true, fmt.Errorf("notifier panicked: %v", p)
+		}
+	}()
+	return n.Notify(ctx, e)
+}
+
+func (o *Outbox) observe(notifier string, r Result) {
+	if o.OnResult != nil {
+		o.OnResult(notifier, r)
+	}
+}
+
+func (o *Outbox) now() time.Time { return o.clock().Now() }
+
+func (o *Outbox) clock() Clock {
+	if o.Clock != nil {
+		return o.Clock
+	}
+	return RealClock{}
+}
+
+func (o *Outbox) log() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.Default()
+}
+
+func (o *Outbox) rand() float64 {
+	if o.Rand != nil {
+		return o.Rand()
+	}
+	return rand.Float64()
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
