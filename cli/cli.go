@@ -39,6 +39,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "[--scenario error-rate|latency|success-rate|throughput|byzantine|dag-corruption|memory|circuit-breaker|none]", "a live demo on loopback: a canary goes bad and is rolled back", runDemo},
 		{"validate", "--policy FILE", "check a policy; every error with file:line and field path", runValidate},
 		{"analyze", "--policy FILE [--system S] [--output text|json]", "one evaluation now against the live metrics source", runAnalyze},
 		{"backtest", "--policy FILE (--data FILE.om | --prometheus URL) --from T --to T [--step D] [--output text|json]", "replay the decision engine over history", runBacktest},

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/alertmanager"
 	"github.com/rewind-sre/rewind/cluster"
 	"github.com/rewind-sre/rewind/controller"
 	"github.com/rewind-sre/rewind/decide"
@@ -133,7 +134,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           server.Handler(server.Options{Controller: ctl, Store: st, Gatherer: reg, Token: token, OpenReads: *openReads, Checks: checks, Audit: log.With("audit", true)}),
+		Handler:           server.Handler(server.Options{Controller: ctl, Store: st, Gatherer: reg, Token: token, OpenReads: *openReads, Checks: checks, Audit: log.With("audit", true), Alerts: alertmanager.New(alertmanager.Options{Controller: ctl, Token: token, Registerer: reg, Log: log, Audit: log.With("audit", true)})}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	fmt.Fprintf(env.Stdout, "rewind serve: listening on http://%s (policy %s, %d systems)\n", ln.Addr(), pol.Hash, len(pol.Systems))

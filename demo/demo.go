@@ -1,0 +1,273 @@
+// Package demo is `rewind demo`: a small production on loopback — a
+// baseline and a canary service, a weighted router, load, the embedded
+// Prometheus engine scraping both — in which a fault is injected into the
+// canary, and Rewind itself (the decision engine, the rollback plan, the
+// notifications and the post-mortem, with its API and /metrics) catches it
+// and rolls it back. The demo adds no special path to any of them: it only
+// wires its services in as the metrics source and the rollback's platform.
+package demo
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/decide"
+	"github.com/rewind-sre/rewind/demo/router"
+	"github.com/rewind-sre/rewind/demo/service"
+	"github.com/rewind-sre/rewind/plan"
+	"github.com/rewind-sre/rewind/policy"
+	"github.com/rewind-sre/rewind/server"
+	"github.com/rewind-sre/rewind/wire"
+)
+
+//go:embed policy.yaml
+var policyText string
+
+// PolicyText is the demo policy with {{sink}} still in it (examples/demo-policy.yaml).
+func PolicyText() string { return policyText }
+
+// Options configure a run.
+type Options struct {
+	Scenario string        // a service.Fault name; "none" injects nothing
+	WarmUp   time.Duration // before the fault (default 25 s: the 20 s windows fill)
+	Watch    time.Duration // how long to wait for the rollback after the fault (default 75 s); "none" runs as long
+	Dir      string        // where the store, evidence and post-mortem go (default a new temp dir)
+	Out      io.Writer
+	Log      *slog.Logger
+}
+
+// Result is what a run showed.
+type Result struct {
+	RolledBack  bool
+	Verified    bool
+	Rollback    *rewind.Rollback
+	Detection   time.Duration // fault → decision
+	PostMortem  string
+	Evidence    string
+	Notices     []string // event kinds the sink received
+	CanaryAfter uint64   // requests routed to the canary after the drain
+	Dir, API    string
+}
+
+// Run runs the demo and says whether it showed what it should: the canary
+// rolled back and verified, or, for "none", nothing rolled back.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	fault, err := service.ParseFault(o.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	if o.WarmUp <= 0 {
+		o.WarmUp = 25 * time.Second
+	}
+	if o.Watch <= 0 {
+		o.Watch = 75 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "rewind-demo-"); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &printer{w: o.Out, start: time.Now()}
+	res := &Result{Dir: o.Dir}
+
+	prod, err := startProduction(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer prod.stop()
+	sink, err := startSink(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	text := strings.ReplaceAll(policyText, "{{sink}}", sink.url)
+	pol, err := policy.Parse("demo-policy.yaml", []byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("demo policy: %w", err)
+	}
+	p.printf("production: baseline %s (release %s), canary %s (release %s), router %s sending %d%% to the canary, %d req/s of load",
+		prod.baseline.Addr(), prod.baseline.Release(), prod.canary.Addr(), prod.canary.Release(), prod.router.Addr(), canaryWeight, loadRate)
+	p.printf("policy: the built-in policy scaled down for the demo (evaluations every 1s); see examples/demo-policy.yaml")
+
+	r, err := startRewind(ctx, pol, prod, o, p, res)
+	if err != nil {
+		return nil, err
+	}
+	defer r.stop()
+	res.API = r.api
+	p.printf("rewind: API and /metrics at %s, evidence and journal under %s, notices to %s", r.api, o.Dir, sink.url)
+	p.printf("warming up for %s (the windows fill), then injecting %q into the canary", o.WarmUp, fault)
+
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(o.WarmUp):
+	}
+	faultAt := time.Now()
+	if fault != service.FaultNone {
+		if err := prod.canary.SetFault(fault); err != nil {
+			return nil, err
+		}
+		p.printf("FAULT: %s injected into the canary", fault)
+	} else {
+		p.printf("no fault: the canary stays healthy; Rewind must leave it alone")
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.done:
+	case <-time.After(o.Watch):
+	}
+	res.Notices = sink.kinds()
+	rb := r.rollback()
+	if rb != nil {
+		res.RolledBack, res.Rollback, res.Evidence = true, rb, rb.Evidence
+		res.Verified = rb.State == rewind.RollbackSucceeded
+		if rb.Decision != nil {
+			res.Detection = rb.Decision.At.Sub(faultAt)
+		}
+		res.PostMortem = r.postMortem
+		res.CanaryAfter = prod.routedToCanaryAfterDrain()
+		waitNotices(ctx, sink, rb)
+		res.Notices = sink.kinds()
+	}
+	return res, nil
+}
+
+// Check says whether a run showed what its scenario should.
+func (r *Result) Check(scenario string) error {
+	if scenario == string(service.FaultNone) {
+		if r.RolledBack {
+			return fmt.Errorf("a healthy canary was rolled back (%s)", r.Rollback.Reason)
+		}
+		return nil
+	}
+	switch {
+	case !r.RolledBack:
+		return errors.New("the faulty canary was not rolled back in time")
+	case !r.Verified:
+		return fmt.Errorf("the rollback was not verified: %s", r.Rollback.Error)
+	}
+	return nil
+}
+
+func waitNotices(ctx context.Context, s *sink, rb *rewind.Rollback) {
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		k := strings.Join(s.kinds(), " ")
+		if strings.Contains(k, string(rewind.EventRollbackCompleted)) || strings.Contains(k, string(rewind.EventRollbackFailed)) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// rewindProc is Rewind itself, wired to the demo.
+type rewindProc struct {
+	api        string
+	done       chan struct{}
+	mu         sync.Mutex
+	rb         *rewind.Rollback
+	postMortem string
+	stop       func()
+}
+
+func (r *rewindProc) rollback() *rewind.Rollback {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rb
+}
+
+func startRewind(ctx context.Context, pol *policy.Policy, prod *production, o Options, p *printer, res *Result) (*rewindProc, error) {
+	st, err := wire.OpenStore(ctx, filepath.Join(o.Dir, "rewind.db"))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	metrics := controller.NewMetrics(reg, "demo")
+	outbox, err := wire.Outbox(pol, st, o.Log, reg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	evidence := filepath.Join(o.Dir, "evidence")
+	sys := pol.Systems[0]
+	plat := wire.Platform{
+		Route:     router.Drain{Router: prod.router},
+		Undo:      service.Undo{Canary: prod.canary, Baseline: prod.baseline},
+		ScaleDown: service.ScaleDown{Service: prod.canary},
+		Evidence:  service.Evidence{Service: prod.canary, Dir: evidence},
+	}
+	r := &rewindProc{done: make(chan struct{})}
+	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
+		return wire.Runner(sys, st, wire.Options{Source: prod.db, Platform: plat, EvidenceDir: evidence, Poll: 500 * time.Millisecond,
+			Progress: wire.Fanout(p.step(prod), outbox.Progress(pol, wire.Links))})
+	}
+	var once sync.Once
+	hooks := controller.Hooks{
+		Cycle: func(_ string, c decide.Cycle) { p.cycle(c, prod) },
+		Done: func(rb *rewind.Rollback, _ error) {
+			path := wire.PostMortem(st, prod.db, sys, rb, o.Log)
+			r.mu.Lock()
+			r.rb, r.postMortem = rb, path
+			r.mu.Unlock()
+			p.outcome(rb, path)
+			once.Do(func() { close(r.done) })
+		},
+	}
+	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: o.Log, Hooks: hooks})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	p.mu.Lock()
+	p.systems = ctl.Systems
+	p.mu.Unlock()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	r.api = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: server.Handler(server.Options{Controller: ctl, Store: st, Gatherer: reg, OpenReads: true}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = outbox.Run(cctx) }()
+	go func() { defer wg.Done(); _ = ctl.Run(cctx) }()
+	r.stop = func() {
+		cancel()
+		wg.Wait()
+		srv.Close()
+		st.Close()
+	}
+	return r, nil
+}

@@ -1,0 +1,245 @@
+package testenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Alertmanager is a running Alertmanager (Debian package
+// prometheus-alertmanager) on a loopback port, without clustering.
+type Alertmanager struct {
+	URL  string // base URL, e.g. http://127.0.0.1:40123
+	Addr string // host:port
+
+	cmd      *exec.Cmd
+	output   *outputBuffer
+	exited   chan struct{} // closed when the process has exited
+	waitErr  error         // valid after exited is closed
+	stopOnce sync.Once
+}
+
+// AlertmanagerConfig is the one route and receiver of a test Alertmanager:
+// every alert in a group of its own (group_by ['...']), posted with its
+// resolution to a webhook.
+type AlertmanagerConfig struct {
+	WebhookURL     string        // the receiver's webhook_config url
+	BearerToken    string        // sent as http_config.authorization (from a credentials_file); "" sends none
+	GroupWait      time.Duration // 0: notify at once
+	GroupInterval  time.Duration // 0: 1s
+	RepeatInterval time.Duration // 0: 5s
+}
+
+// AlertmanagerReceiver is the name of the test Alertmanager's receiver.
+const AlertmanagerReceiver = "rewind"
+
+// StartAlertmanager starts a real Alertmanager posting to cfg.WebhookURL,
+// stopped by t.Cleanup.
+func StartAlertmanager(t testing.TB, cfg AlertmanagerConfig) *Alertmanager {
+	t.Helper()
+	bin := lookBinary(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	dir := t.TempDir()
+	config := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(config, alertmanagerYAML(t, dir, cfg), 0o600); err != nil {
+		t.Fatalf("writing alertmanager.yml: %v", err)
+	}
+	for attempt := 1; ; attempt++ {
+		addr := freeLoopbackAddr(t)
+		am, err := launchAlertmanager(bin, dir, addr,
+			"--config.file="+config,
+			"--storage.path="+filepath.Join(dir, "data"),
+			"--web.listen-address="+addr,
+			"--cluster.listen-address=", // no peers, no gossip port
+		)
+		if err == nil {
+			t.Cleanup(func() {
+				am.Stop()
+				if t.Failed() {
+					t.Logf("alertmanager %s output:\n%s", am.Addr, am.output)
+				}
+			})
+			return am
+		}
+		if errors.Is(err, errAddrInUse) && attempt < startAttempts {
+			t.Logf("alertmanager lost the race for %s, retrying on another port", addr)
+			continue
+		}
+		t.Fatalf("starting alertmanager: %v", err)
+	}
+}
+
+// alertmanagerYAML writes the configuration (as JSON, which is YAML and
+// escapes every string) and the token's credentials file.
+func alertmanagerYAML(t testing.TB, dir string, cfg AlertmanagerConfig) []byte {
+	t.Helper()
+	if cfg.GroupInterval == 0 {
+		cfg.GroupInterval = time.Second
+	}
+	if cfg.RepeatInterval == 0 {
+		cfg.RepeatInterval = 5 * time.Second
+	}
+	webhook := map[string]any{"url": cfg.WebhookURL, "send_resolved": true}
+	if cfg.BearerToken != "" {
+		file := filepath.Join(dir, "token")
+		if err := os.WriteFile(file, []byte(cfg.BearerToken), 0o600); err != nil {
+			t.Fatalf("writing the token file: %v", err)
+		}
+		webhook["http_config"] = map[string]any{"authorization": map[string]string{"type": "Bearer", "credentials_file": file}}
+	}
+	doc := map[string]any{
+		"route": map[string]any{
+			"receiver":        AlertmanagerReceiver,
+			"group_by":        []string{"..."},
+			"group_wait":      model.Duration(cfg.GroupWait).String(),
+			"group_interval":  model.Duration(cfg.GroupInterval).String(),
+			"repeat_interval": model.Duration(cfg.RepeatInterval).String(),
+		},
+		"receivers": []any{map[string]any{"name": AlertmanagerReceiver, "webhook_configs": []any{webhook}}},
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatalf("encoding alertmanager.yml: %v", err)
+	}
+	return out
+}
+
+func launchAlertmanager(bin, dir, addr string, args ...string) (*Alertmanager, error) {
+	am := &Alertmanager{URL: "http://" + addr, Addr: addr, output: &outputBuffer{}, exited: make(chan struct{})}
+	am.cmd = exec.Command(bin, args...)
+	am.cmd.Dir = dir
+	am.cmd.Stdout, am.cmd.Stderr = am.output, am.output
+	killWithParent(am.cmd)
+	if err := am.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		am.waitErr = am.cmd.Wait()
+		close(am.exited)
+	}()
+	if err := am.waitReady(); err != nil {
+		am.Stop()
+		if strings.Contains(am.output.String(), "address already in use") {
+			return nil, fmt.Errorf("%w: %s", errAddrInUse, addr)
+		}
+		return nil, fmt.Errorf("%w\noutput:\n%s", err, am.output)
+	}
+	return am, nil
+}
+
+// waitReady polls /-/ready until it answers 200, the process exits or
+// readyTimeout passes.
+func (am *Alertmanager) waitReady() error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	ticker := time.NewTicker(readyPoll)
+	defer ticker.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, am.URL+"/-/ready", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-am.exited:
+			return fmt.Errorf("alertmanager exited before it was ready: %v", am.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("alertmanager not ready on %s within %s", am.Addr, readyTimeout)
+		case <-ticker.C:
+		}
+	}
+}
+
+// Stop kills the server and waits for it to exit. It is safe to call more
+// than once; t.Cleanup calls it too.
+func (am *Alertmanager) Stop() {
+	am.stopOnce.Do(func() {
+		select {
+		case <-am.exited:
+			return
+		default:
+		}
+		_ = am.cmd.Process.Kill()
+		select {
+		case <-am.exited:
+		case <-time.After(stopTimeout):
+		}
+	})
+}
+
+// Output returns what the server has logged so far.
+func (am *Alertmanager) Output() string { return am.output.String() }
+
+// StartPrometheusWithRules starts an empty Prometheus server that scrapes
+// the host:port targets (job "test") every interval, evaluates the rule
+// file rules (YAML, `groups: ...`) at the same interval and sends its
+// alerts to the Alertmanager at alertmanagerAddr (host:port), again every
+// interval while they fire; stopped by t.Cleanup.
+func StartPrometheusWithRules(t testing.TB, targets []string, interval time.Duration, rules, alertmanagerAddr string) *Prometheus {
+	t.Helper()
+	if interval < time.Millisecond {
+		t.Fatalf("StartPrometheusWithRules: interval %s is too short", interval)
+	}
+	bin := lookBinary(t, "prometheus", "prometheus")
+	dir := t.TempDir()
+	ruleFile := filepath.Join(dir, "rules.yml")
+	if err := os.WriteFile(ruleFile, []byte(rules), 0o600); err != nil {
+		t.Fatalf("writing rules.yml: %v", err)
+	}
+	every := model.Duration(interval).String()
+	cfg := map[string]any{
+		"global":         globalConfig{ScrapeInterval: every, ScrapeTimeout: model.Duration(min(interval, 10*time.Second)).String(), EvaluationInterval: every},
+		"scrape_configs": []scrapeConfig{{JobName: "test", StaticConfigs: []staticConfig{{Targets: targets}}}},
+		"rule_files":     []string{ruleFile},
+		"alerting":       map[string]any{"alertmanagers": []any{map[string]any{"static_configs": []staticConfig{{Targets: []string{alertmanagerAddr}}}}}},
+	}
+	config, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatalf("encoding prometheus.yml: %v", err)
+	}
+	configFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(configFile, config, 0o600); err != nil {
+		t.Fatalf("writing prometheus.yml: %v", err)
+	}
+	for attempt := 1; ; attempt++ {
+		addr := freeLoopbackAddr(t)
+		p, err := launch(bin, dir, addr,
+			"--config.file="+configFile,
+			"--storage.tsdb.path="+filepath.Join(dir, "data"),
+			"--web.listen-address="+addr,
+			// Alerts evaluated before the Alertmanager is discovered are
+			// dropped; resend every interval rather than after a minute.
+			"--rules.alert.resend-delay="+every,
+		)
+		if err == nil {
+			t.Cleanup(func() {
+				p.Stop()
+				if t.Failed() {
+					t.Logf("prometheus %s output:\n%s", p.Addr, p.output)
+				}
+			})
+			return p
+		}
+		if errors.Is(err, errAddrInUse) && attempt < startAttempts {
+			t.Logf("prometheus lost the race for %s, retrying on another port", addr)
+			continue
+		}
+		t.Fatalf("starting prometheus: %v", err)
+	}
+}
