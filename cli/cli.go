@@ -46,6 +46,7 @@ func commands() []command {
 		{"serve", "--policy FILE [--listen ADDR] [--store PATH] [--token-file FILE]", "the controller daemon: continuous analysis, API, /metrics", runServe},
 		{"rollback", "--policy FILE --system S --reason R [--dry-run]", "roll a system back now through the rollback plan", runRollback},
 		{"history", "[--store PATH] [--system S]", "past rollbacks", runHistory},
+		{"postmortem", "ID [--store PATH] [--policy FILE]", "the post-mortem draft of a rollback (Markdown)", runPostMortem},
 		{"policy", "default", "print the built-in policy", runPolicy},
 		{"version", "", "print the version", runVersion},
 	}

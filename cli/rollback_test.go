@@ -8,6 +8,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -246,4 +247,39 @@ func TestRollbackResumesAfterKill(t *testing.T) {
 		t.Fatalf("%d rollbacks in the journal, want 1:\n%s", n, hist)
 	}
 	t.Logf("resumed:\n%s", out)
+}
+
+// TestPostMortemCommand: `rewind postmortem ID` renders the draft of a
+// recorded rollback from the journal.
+func TestPostMortemCommand(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "r.db")
+	pol := filepath.Join(t.TempDir(), "p.yaml")
+	prom := testenv.StartPrometheus(t, nil) // empty: the verification fails, the draft is still written
+	os.WriteFile(pol, []byte(`apiVersion: rewind/v1
+kind: Policy
+systems:
+  - name: web
+    prometheus: { url: `+prom.URL+` }
+    canary:   { selector: 'version="canary"' }
+    baseline: { selector: 'version="baseline"' }
+    triggers:
+      - { name: up, expr: 'up{ {{selector}} } == 0' }
+    rollback:
+      exec:
+        undo: { command: ["/bin/true"] }
+      verify: { for: 0s, timeout: 1s }
+`), 0o644)
+	// A manual rollback through the exec executor.
+	code, out, errs := live("rollback", "--policy", pol, "--system", "web", "--reason", "team-consensus", "--store", store, "--evidence", t.TempDir())
+	if !strings.Contains(out, "rollback rb-") {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, errs)
+	}
+	id := regexp.MustCompile(`rb-[0-9TZ]+-[0-9a-f]+`).FindString(out)
+	code, md, errs := live("postmortem", id, "--store", store, "--policy", pol)
+	if code != 0 || !strings.Contains(md, "# Rollback Post-Mortem") || !strings.Contains(md, "team-consensus") || !strings.Contains(md, "## Timeline") {
+		t.Fatalf("postmortem: exit %d\n%s%s", code, md, errs)
+	}
+	if code, _, _ := live("postmortem", "rb-nope", "--store", store); code != 1 {
+		t.Fatalf("unknown id: exit %d", code)
+	}
 }
