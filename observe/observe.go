@@ -31,6 +31,7 @@ func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.T
 	q := fetch(ctx, src, sys.Queries(), at, limit)
 	guard := q.traffic(sys.Traffic)
 	out := make([]rewind.Observation, len(sys.Triggers))
+	var probes []int
 	for i, t := range sys.Triggers {
 		o := &out[i]
 		o.Trigger, o.At = t.Name, at
@@ -38,8 +39,19 @@ func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.T
 			o.Outcome, o.Reason, o.Readings = guard.outcome, guard.reason, []rewind.Reading{guard.reading}
 			continue
 		}
+		if t.Form == policy.FormProbe {
+			probes = append(probes, i)
+			continue
+		}
 		observe(q, t, o)
 	}
+	// Probes are I/O of their own: concurrently, bounded by their timeouts.
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for _, i := range probes {
+		g.Go(func() error { probe(ctx, sys.Triggers[i], at, &out[i]); return nil })
+	}
+	_ = g.Wait()
 	return out
 }
 

@@ -4,6 +4,7 @@
 package policy
 
 import (
+	"regexp"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -98,6 +99,7 @@ const (
 	FormExplicit Form = "explicit" // full PromQL for canary (and baseline)
 	FormExpr     Form = "expr"     // alert form: holds while the PromQL returns a sample; {{selector}} is the canary
 	FormJudge    Form = "judge"    // statistical test on request counts
+	FormProbe    Form = "probe"    // HTTP health check of a canary endpoint
 )
 
 // OnNoData says what missing data means for a trigger.
@@ -117,6 +119,7 @@ type Trigger struct {
 	Expr      string // alert form, as written
 	Alert     *AlertCompare
 	Judge     *Judge
+	Probe     *Probe
 	Condition string
 	For       time.Duration
 	Severity  string
@@ -166,6 +169,16 @@ type Judge struct {
 	Direction string // increase | decrease
 }
 
+// Probe is an HTTP health check of a canary endpoint: the trigger holds
+// while the answer is wrong (status, latency, body) or does not come.
+type Probe struct {
+	URL          string
+	ExpectStatus []int // empty: any 2xx or 3xx
+	MaxLatency   time.Duration
+	BodyMatch    *regexp.Regexp
+	Timeout      time.Duration
+}
+
 // JudgeQueries are one side's resolved count queries.
 type JudgeQueries struct {
 	Bad, Total, Buckets string
@@ -178,6 +191,8 @@ func (t *Trigger) queries() []string {
 			return []string{t.Alert.Vector}
 		}
 		return []string{t.Expr}
+	case FormProbe:
+		return nil
 	case FormJudge:
 		j := t.Judge
 		return []string{j.Canary.Bad, j.Canary.Total, j.Canary.Buckets, j.Baseline.Bad, j.Baseline.Total, j.Baseline.Buckets}

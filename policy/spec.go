@@ -72,11 +72,20 @@ type triggerSpec struct {
 	Baseline  string     `yaml:"baseline"`
 	Expr      string     `yaml:"expr"`
 	Judge     *judgeSpec `yaml:"judge"`
+	Probe     *probeSpec `yaml:"probe"`
 	Condition string     `yaml:"condition"`
 	For       *Duration  `yaml:"for"`
 	Severity  string     `yaml:"severity"`
 	Action    string     `yaml:"action"`
 	OnNoData  string     `yaml:"onNoData"`
+}
+
+type probeSpec struct {
+	URL          string    `yaml:"url"`
+	ExpectStatus []int     `yaml:"expectStatus"`
+	MaxLatency   *Duration `yaml:"maxLatency"`
+	BodyMatch    string    `yaml:"bodyMatch"`
+	Timeout      *Duration `yaml:"timeout"`
 }
 
 type judgeSpec struct {

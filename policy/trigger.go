@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+	"regexp"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -39,13 +41,13 @@ func (c *compiler) trigger(path string, s *triggerSpec, sys *System) *Trigger {
 	}
 
 	forms := 0
-	for _, set := range []bool{s.Query != "", s.Canary != "" || s.Baseline != "", s.Expr != "", s.Judge != nil} {
+	for _, set := range []bool{s.Query != "", s.Canary != "" || s.Baseline != "", s.Expr != "", s.Judge != nil, s.Probe != nil} {
 		if set {
 			forms++
 		}
 	}
 	if forms != 1 {
-		c.errf(path, "a trigger has exactly one of query, canary (+ baseline), expr or judge")
+		c.errf(path, "a trigger has exactly one of query, canary (+ baseline), expr, judge or probe")
 		return t
 	}
 	switch {
@@ -55,6 +57,8 @@ func (c *compiler) trigger(path string, s *triggerSpec, sys *System) *Trigger {
 		c.explicitForm(path, s, t)
 	case s.Expr != "":
 		c.exprForm(path, s, sys, t)
+	case s.Probe != nil:
+		c.probeForm(path, s, t)
 	default:
 		c.judgeForm(path, s, sys, t)
 	}
@@ -190,5 +194,41 @@ func (c *compiler) judgeForm(path string, s *triggerSpec, sys *System, t *Trigge
 		}
 	default:
 		c.errf(jp+".test", "must be proportion or latency, not %q", js.Test)
+	}
+}
+
+func (c *compiler) probeForm(path string, s *triggerSpec, t *Trigger) {
+	t.Form, t.Guarded = FormProbe, false
+	pp, ps := path+".probe", s.Probe
+	if s.Condition != "" {
+		c.errf(path+".condition", "not used by the probe form: it holds while the health check fails")
+	}
+	p := &Probe{URL: ps.URL, ExpectStatus: ps.ExpectStatus, Timeout: 5 * time.Second}
+	t.Probe = p
+	if !regexp.MustCompile(`^https?://[^\s]+$`).MatchString(ps.URL) {
+		c.errf(pp+".url", "must be an http:// or https:// URL")
+	}
+	for i, code := range ps.ExpectStatus {
+		if code < 100 || code > 599 {
+			c.errf(fmt.Sprintf("%s.expectStatus[%d]", pp, i), "%d is not an HTTP status", code)
+		}
+	}
+	if ps.Timeout != nil {
+		if p.Timeout = time.Duration(*ps.Timeout); p.Timeout <= 0 {
+			c.errf(pp+".timeout", "must be positive")
+		}
+	}
+	if ps.MaxLatency != nil {
+		p.MaxLatency = time.Duration(*ps.MaxLatency)
+		if p.MaxLatency <= 0 || p.MaxLatency > p.Timeout {
+			c.errf(pp+".maxLatency", "must be positive and at most the timeout (%s)", p.Timeout)
+		}
+	}
+	if ps.BodyMatch != "" {
+		re, err := regexp.Compile(ps.BodyMatch)
+		if err != nil {
+			c.errf(pp+".bodyMatch", "%v", err)
+		}
+		p.BodyMatch = re
 	}
 }
