@@ -146,9 +146,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go watchPolicy(ctx, env, *file, ctl, metrics, log)
+	leader := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rewind_leader", Help: "1 while this replica acts: it holds the leader Lease, or the store's file lock without leader election."})
+	reg.MustRegister(leader)
 	if *elect {
-		leader := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rewind_leader", Help: "1 while this replica holds the leader Lease and acts."})
-		reg.MustRegister(leader)
 		cfg, cerr := kubernetes.RESTConfig(*leaseKubeconfig)
 		if cerr != nil {
 			return cerr
@@ -157,6 +157,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			LeaseDuration: *leaseDuration, RenewDeadline: *renewDeadline, RetryPeriod: *retryPeriod, Log: log, Leader: leader}
 		err = el.Run(ctx, func(lctx context.Context) { _ = ctl.Run(lctx) })
 	} else {
+		leader.Set(1)
 		err = ctl.Run(ctx)
 	}
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
