@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -90,8 +91,21 @@ func call(t *testing.T, method, url, token, body string) (int, string) {
 // bad, it is rolled back once and verified, and the metrics say so.
 func TestServeRollsBackABadCanary(t *testing.T) {
 	e := setupRollback(t)
+	// Notices go to a local webhook receiver.
+	var mu sync.Mutex
+	var notices []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct{ Kind string }
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		notices = append(notices, ev.Kind)
+		mu.Unlock()
+	}))
+	defer hook.Close()
 	text, _ := os.ReadFile(e.policy)
 	fast := strings.Replace(string(text), "interval: 30s", "interval: 2s", 1)
+	fast = strings.Replace(fast, "      evidence: { logTailLines: 10000 }\n", "      evidence: { logTailLines: 10000 }\n    notify: [hook]\n", 1)
+	fast += "notifiers:\n  hook:\n    webhook: { url: '" + hook.URL + "' }\n"
 	if err := os.WriteFile(e.policy, []byte(fast), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +165,12 @@ func TestServeRollsBackABadCanary(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	waitFor(t, 30*time.Second, "the rollback's notices", func() (string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		got := strings.Join(notices, " ")
+		return got, strings.Contains(got, "rollback-decided") && strings.Contains(got, "rollback-completed")
+	})
 	// The daemon keeps watching: still evaluating, no second rollback.
 	_, sys := call(t, "GET", base+"/api/v1/systems", token, "")
 	if !strings.Contains(sys, `"name": "dwcp-manager"`) {
