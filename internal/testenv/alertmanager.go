@@ -1,16 +1,10 @@
 package testenv
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +14,7 @@ import (
 // Alertmanager is a running Alertmanager (Debian package
 // prometheus-alertmanager) on a loopback port, without clustering.
 type Alertmanager struct {
-	URL  string // base URL, e.g. http://127.0.0.1:40123
-	Addr string // host:port
-
-	cmd      *exec.Cmd
-	output   *outputBuffer
-	exited   chan struct{} // closed when the process has exited
-	waitErr  error         // valid after exited is closed
-	stopOnce sync.Once
+	*server // URL, Addr; Stop, Output
 }
 
 // AlertmanagerConfig is the one route and receiver of a test Alertmanager:
@@ -115,76 +102,12 @@ func alertmanagerYAML(t testing.TB, dir string, cfg AlertmanagerConfig) []byte {
 }
 
 func launchAlertmanager(bin, dir, addr string, args ...string) (*Alertmanager, error) {
-	am := &Alertmanager{URL: "http://" + addr, Addr: addr, output: &outputBuffer{}, exited: make(chan struct{})}
-	am.cmd = exec.Command(bin, args...)
-	am.cmd.Dir = dir
-	am.cmd.Stdout, am.cmd.Stderr = am.output, am.output
-	killWithParent(am.cmd)
-	if err := am.cmd.Start(); err != nil {
+	s, err := launchServer("alertmanager", bin, dir, addr, args...)
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		am.waitErr = am.cmd.Wait()
-		close(am.exited)
-	}()
-	if err := am.waitReady(); err != nil {
-		am.Stop()
-		if strings.Contains(am.output.String(), "address already in use") {
-			return nil, fmt.Errorf("%w: %s", errAddrInUse, addr)
-		}
-		return nil, fmt.Errorf("%w\noutput:\n%s", err, am.output)
-	}
-	return am, nil
+	return &Alertmanager{server: s}, nil
 }
-
-// waitReady polls /-/ready until it answers 200, the process exits or
-// readyTimeout passes.
-func (am *Alertmanager) waitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	ticker := time.NewTicker(readyPoll)
-	defer ticker.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, am.URL+"/-/ready", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-am.exited:
-			return fmt.Errorf("alertmanager exited before it was ready: %v", am.waitErr)
-		case <-ctx.Done():
-			return fmt.Errorf("alertmanager not ready on %s within %s", am.Addr, readyTimeout)
-		case <-ticker.C:
-		}
-	}
-}
-
-// Stop kills the server and waits for it to exit. It is safe to call more
-// than once; t.Cleanup calls it too.
-func (am *Alertmanager) Stop() {
-	am.stopOnce.Do(func() {
-		select {
-		case <-am.exited:
-			return
-		default:
-		}
-		_ = am.cmd.Process.Kill()
-		select {
-		case <-am.exited:
-		case <-time.After(stopTimeout):
-		}
-	})
-}
-
-// Output returns what the server has logged so far.
-func (am *Alertmanager) Output() string { return am.output.String() }
 
 // StartPrometheusWithRules starts an empty Prometheus server that scrapes
 // the host:port targets (job "test") every interval, evaluates the rule

@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,14 +24,7 @@ const (
 
 // Prometheus is a running Prometheus server on a loopback port.
 type Prometheus struct {
-	URL  string // base URL, e.g. http://127.0.0.1:40123
-	Addr string // host:port
-
-	cmd      *exec.Cmd
-	output   *outputBuffer
-	exited   chan struct{} // closed when the process has exited
-	waitErr  error         // valid after exited is closed
-	stopOnce sync.Once
+	*server // URL, Addr; Stop, Output
 }
 
 // StartPrometheus loads openMetrics (see the package comment for the format;
@@ -142,82 +131,11 @@ func startPrometheus(t testing.TB, dir, dataDir string, cfg prometheusConfig) *P
 	}
 }
 
-// launch starts the server and waits until it is ready. On failure the
-// process is stopped and the error carries its output.
+// launch starts a Prometheus server and waits until it is ready.
 func launch(bin, dir, addr string, args ...string) (*Prometheus, error) {
-	p := &Prometheus{
-		URL:    "http://" + addr,
-		Addr:   addr,
-		output: &outputBuffer{},
-		exited: make(chan struct{}),
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Dir = dir
-	p.cmd.Stdout = p.output
-	p.cmd.Stderr = p.output
-	killWithParent(p.cmd)
-	if err := p.cmd.Start(); err != nil {
+	s, err := launchServer("prometheus", bin, dir, addr, args...)
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	if err := p.waitReady(); err != nil {
-		p.Stop()
-		if strings.Contains(p.output.String(), "address already in use") {
-			return nil, fmt.Errorf("%w: %s", errAddrInUse, addr)
-		}
-		return nil, fmt.Errorf("%w\noutput:\n%s", err, p.output)
-	}
-	return p, nil
+	return &Prometheus{server: s}, nil
 }
-
-// waitReady polls /-/ready until it answers 200, the process exits or
-// readyTimeout passes.
-func (p *Prometheus) waitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	ticker := time.NewTicker(readyPoll)
-	defer ticker.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/-/ready", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("prometheus exited before it was ready: %v", p.waitErr)
-		case <-ctx.Done():
-			return fmt.Errorf("prometheus not ready on %s within %s", p.Addr, readyTimeout)
-		case <-ticker.C:
-		}
-	}
-}
-
-// Stop kills the server and waits for it to exit. It is safe to call more
-// than once; t.Cleanup calls it too.
-func (p *Prometheus) Stop() {
-	p.stopOnce.Do(func() {
-		select {
-		case <-p.exited:
-			return
-		default:
-		}
-		_ = p.cmd.Process.Kill()
-		select {
-		case <-p.exited:
-		case <-time.After(stopTimeout):
-		}
-	})
-}
-
-// Output returns what the server has logged so far.
-func (p *Prometheus) Output() string { return p.output.String() }
