@@ -45,6 +45,9 @@ func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.T
 		}
 		observe(q, t, o)
 	}
+	if len(probes) == 0 {
+		return out
+	}
 	// Probes are I/O of their own: concurrently, bounded by their timeouts.
 	var g errgroup.Group
 	g.SetLimit(limit)
