@@ -26,12 +26,16 @@ const (
 	EventAnalyzerBlind EventKind = "analyzer-blind"
 	// EventManualRollbackRequested: an operator asked for a rollback.
 	EventManualRollbackRequested EventKind = "manual-rollback-requested"
+	// EventPolicyRefused: a changed policy failed validation; the previous
+	// policy keeps running.
+	EventPolicyRefused EventKind = "policy-refused"
 )
 
 // EventKinds lists every kind, in the order above.
 var EventKinds = []EventKind{
 	EventRollbackDecided, EventRollbackCompleted, EventRollbackFailed,
 	EventBaselineUnhealthy, EventAnalyzerBlind, EventManualRollbackRequested,
+	EventPolicyRefused,
 }
 
 // Severity is how urgent an event is; the PagerDuty Events API v2 levels.
@@ -102,6 +106,8 @@ func (e Event) Title() string {
 		what = "Analyzer blind"
 	case EventManualRollbackRequested:
 		what = "Manual rollback requested"
+	case EventPolicyRefused:
+		what = "Policy change refused"
 	default:
 		what = string(e.Kind)
 	}

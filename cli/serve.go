@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -145,7 +146,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go watchPolicy(ctx, env, *file, ctl, metrics, log)
+	refused := func(err error) {
+		mu.Lock()
+		names := slices.Sorted(maps.Keys(systems))
+		mu.Unlock()
+		kind := rewind.EventPolicyRefused
+		for _, name := range names {
+			_ = outbox.Publish(context.Background(), rewind.Event{Kind: kind, Severity: notify.SeverityOf(kind, nil), System: name,
+				Reason: "the changed policy " + *file + " was refused; the previous one keeps running: " + err.Error(), At: time.Now()})
+		}
+	}
+	go watchPolicy(ctx, *file, ctl, metrics, log, refused)
 	leader := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rewind_leader", Help: "1 while this replica acts: it holds the leader Lease, or the store's file lock without leader election."})
 	reg.MustRegister(leader)
 	if *elect {
@@ -188,7 +199,7 @@ func readToken(file string) ([]byte, error) {
 
 // watchPolicy reloads the policy on SIGHUP and when the file changes; a
 // policy that fails validation keeps the old one running and says why.
-func watchPolicy(ctx context.Context, env *Env, file string, ctl *controller.Controller, m *controller.Metrics, log *slog.Logger) {
+func watchPolicy(ctx context.Context, file string, ctl *controller.Controller, m *controller.Metrics, log *slog.Logger, refused func(error)) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -213,6 +224,7 @@ func watchPolicy(ctx context.Context, env *Env, file string, ctl *controller.Con
 		if err != nil {
 			m.PolicyReloads.WithLabelValues("invalid").Inc()
 			log.Error("policy reload refused; the previous policy keeps running", "file", file, "err", err.Error())
+			refused(err)
 			continue
 		}
 		m.PolicyReloads.WithLabelValues("ok").Inc()

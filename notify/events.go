@@ -32,7 +32,7 @@ func SeverityOf(kind rewind.EventKind, d *rewind.Decision) rewind.Severity {
 		return best
 	case rewind.EventRollbackFailed, rewind.EventBaselineUnhealthy:
 		return rewind.SeverityCritical
-	case rewind.EventManualRollbackRequested:
+	case rewind.EventManualRollbackRequested, rewind.EventPolicyRefused:
 		return rewind.SeverityError
 	case rewind.EventAnalyzerBlind:
 		return rewind.SeverityWarning

@@ -139,7 +139,7 @@ func Run(t *testing.T, h Harness) {
 		n, _ := h.New(t, rcv.Addr, log)
 		for i, k := range rewind.EventKinds {
 			e := Event(k)
-			if k == rewind.EventAnalyzerBlind {
+			if k == rewind.EventAnalyzerBlind || k == rewind.EventPolicyRefused {
 				e.RollbackID, e.Rollback, e.Decision, e.Findings = "", nil, nil, nil
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), attemptTimeout)
