@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/rewind-sre/rewind/demo"
@@ -21,7 +23,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "rewind demo: scenario %s — a canary goes bad and Rewind rolls it back (no cluster, no external server)\n", *scenario)
-	res, err := demo.Run(ctx, demo.Options{Scenario: *scenario, Dir: *dir, Out: env.Stdout})
+	res, err := demo.Run(ctx, demo.Options{Scenario: *scenario, Dir: *dir, Out: env.Stdout, Color: isTerminal(env.Stdout)})
 	if err != nil {
 		return err
 	}
@@ -36,4 +38,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, "\ndemo passed: the healthy canary was left alone")
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

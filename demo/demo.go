@@ -48,6 +48,7 @@ type Options struct {
 	Watch    time.Duration // how long to wait for the rollback after the fault (default 75 s); "none" runs as long
 	Dir      string        // where the store, evidence and post-mortem go (default a new temp dir)
 	Out      io.Writer
+	Color    bool // Out is a terminal: color the states and events
 	Log      *slog.Logger
 }
 
@@ -87,7 +88,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := &printer{w: o.Out, start: time.Now()}
+	p := &printer{w: o.Out, start: time.Now(), color: o.Color}
 	res := &Result{Dir: o.Dir}
 
 	prod, err := startProduction(ctx)

@@ -106,3 +106,10 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
+
+func TestPaintColorsStatesOnATerminal(t *testing.T) {
+	got := paint("error-rate-high            pending → firing  canary=0.05")
+	if !strings.Contains(got, "\x1b[1;31mfiring\x1b[0m") || strings.Contains(paint("plain"), "\x1b") {
+		t.Fatalf("paint: %q", got)
+	}
+}

@@ -16,6 +16,7 @@ import (
 // the time since the start; a status line every statusEvery.
 type printer struct {
 	w                io.Writer
+	color            bool // a terminal: states and events in color
 	start            time.Time
 	mu               sync.Mutex
 	lastStatus       time.Time
@@ -30,10 +31,31 @@ func (p *printer) printf(format string, args ...any) {
 	if p.w == nil {
 		return
 	}
+	line := fmt.Sprintf(format, args...)
+	if p.color {
+		line = paint(line)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "%7s  %s\n", fmt.Sprintf("t+%.0fs", time.Since(p.start).Seconds()), fmt.Sprintf(format, args...))
+	fmt.Fprintf(p.w, "%7s  %s\n", fmt.Sprintf("t+%.0fs", time.Since(p.start).Seconds()), line)
 }
+
+// paint colors the words that matter on a terminal: states, the fault,
+// the decision and the outcome.
+var painter = strings.NewReplacer(
+	"→ firing", "→ \x1b[1;31mfiring\x1b[0m",
+	"→ pending", "→ \x1b[33mpending\x1b[0m",
+	"→ ok", "→ \x1b[32mok\x1b[0m",
+	"→ insufficient-data", "→ \x1b[36minsufficient-data\x1b[0m",
+	"→ degraded", "→ \x1b[35mdegraded\x1b[0m",
+	"FAULT:", "\x1b[1;31mFAULT:\x1b[0m",
+	"DECISION:", "\x1b[1;31mDECISION:\x1b[0m",
+	"ROLLED BACK AND VERIFIED", "\x1b[1;32mROLLED BACK AND VERIFIED\x1b[0m",
+	"NOTICE", "\x1b[1;34mNOTICE\x1b[0m",
+	"BLIND:", "\x1b[1;35mBLIND:\x1b[0m",
+)
+
+func paint(s string) string { return painter.Replace(s) }
 
 // cycle prints each transition at once, and a status line now and then:
 // the traffic split, request rates and every trigger not ok, with the time
