@@ -138,22 +138,15 @@ func waitForSeriesIn(t *testing.T, url, series string) {
 	})
 }
 
-// pollUntil checks cond every 250ms until it holds, for at most `within`.
-func pollUntil(t *testing.T, within time.Duration, what string, logs *syncBuffer, cond func() bool) {
+// pollUntil waits for cond, for at most `within`, with the logs on failure.
+func pollUntil(t *testing.T, within time.Duration, what string, logs *testenv.Buffer, cond func() bool) {
 	t.Helper()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(within)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			if logs != nil {
-				t.Fatalf("no %s within %s; logs:\n%s", what, within, logs)
-			}
-			t.Fatalf("no %s within %s", what, within)
+	testenv.Eventually(t, within, what, func() (bool, string) {
+		if logs == nil {
+			return cond(), ""
 		}
-	}
+		return cond(), "logs:\n" + logs.String()
+	})
 }
 
 // sampleValue reads one sample, named with its labels sorted, from a /metrics

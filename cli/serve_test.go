@@ -17,34 +17,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rewind-sre/rewind/executor/kubernetes/kubetest"
+	"github.com/rewind-sre/rewind/internal/testenv"
 )
-
-// syncBuffer is an io.Writer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startServe runs `rewind serve` in-process until the test ends and returns
 // its base URL.
-func startServe(t *testing.T, args ...string) (url string, logs *syncBuffer) {
+func startServe(t *testing.T, args ...string) (url string, logs *testenv.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testenv.Buffer{}, &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, append([]string{"serve"}, args...), &Env{Stdout: out, Stderr: errb, Now: time.Now})
@@ -135,19 +118,12 @@ func TestServeRollsBackABadCanary(t *testing.T) {
 	var rollbacks struct {
 		Rollbacks []struct{ ID, State string }
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	testenv.Eventually(t, 2*time.Minute, "a finished rollback", func() (bool, string) {
 		_, body := call(t, "GET", base+"/api/v1/rollbacks", token, "")
 		_ = json.Unmarshal([]byte(body), &rollbacks)
-		if len(rollbacks.Rollbacks) > 0 && rollbacks.Rollbacks[0].State != "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			_, sys := call(t, "GET", base+"/api/v1/systems", token, "")
-			t.Fatalf("no finished rollback after 2m; systems:\n%s\nlogs:\n%s", sys, logs)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		_, sys := call(t, "GET", base+"/api/v1/systems", token, "")
+		return len(rollbacks.Rollbacks) > 0 && rollbacks.Rollbacks[0].State != "running", "systems:\n" + sys + "\nlogs:\n" + logs.String()
+	})
 	if len(rollbacks.Rollbacks) != 1 || rollbacks.Rollbacks[0].State != "succeeded" {
 		_, detail := call(t, "GET", base+"/api/v1/rollbacks/"+rollbacks.Rollbacks[0].ID, token, "")
 		t.Fatalf("rollbacks: %+v\n%s\nlogs:\n%s", rollbacks, detail, logs)

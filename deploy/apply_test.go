@@ -641,18 +641,11 @@ func (e *applyEnv) testDaemon(t *testing.T, cfg *rest.Config, token string) {
 	var rollbacks struct {
 		Rollbacks []struct{ ID, State string }
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	testenv.Eventually(t, 3*time.Minute, "a finished rollback", func() (bool, string) {
 		_, body := call(t, "GET", base+"/api/v1/rollbacks", token, "")
 		_ = json.Unmarshal([]byte(body), &rollbacks)
-		if len(rollbacks.Rollbacks) > 0 && rollbacks.Rollbacks[0].State != "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no finished rollback after 3m: %s\nlogs:\n%s", body, logs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(rollbacks.Rollbacks) > 0 && rollbacks.Rollbacks[0].State != "running", body + "\nlogs:\n" + logs.String()
+	})
 	if len(rollbacks.Rollbacks) != 1 || rollbacks.Rollbacks[0].State != "succeeded" {
 		_, detail := call(t, "GET", base+"/api/v1/rollbacks/"+rollbacks.Rollbacks[0].ID, token, "")
 		t.Fatalf("rollbacks %+v\n%s\nlogs:\n%s", rollbacks, detail, logs)
@@ -711,45 +704,20 @@ func writeKubeconfig(t *testing.T, path string, cfg *rest.Config) {
 // waitForRates waits until Prometheus has the mesh's request rates.
 func waitForRates(t *testing.T, promURL string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testenv.Eventually(t, time.Minute, "the mesh's request rates in Prometheus", func() (bool, string) {
 		v, err := instantQuery(promURL, `sum(irate(http_requests_total{version="baseline"}[1m]))`, time.Now())
-		if err == nil && len(v) == 1 && v[0] > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus has no rates of the mesh after 1m: %v %v", v, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// syncBuffer is an io.Writer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+		return err == nil && len(v) == 1 && v[0] > 0, fmt.Sprint(v, err)
+	})
 }
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // runDaemon runs `rewind ARGS` in-process until the test ends and returns
 // its base URL and its log.
-func runDaemon(t *testing.T, args []string) (string, *syncBuffer) {
+func runDaemon(t *testing.T, args []string) (string, *testenv.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &testenv.Buffer{}, &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- cli.Main(ctx, args, &cli.Env{Stdout: out, Stderr: logs, Now: time.Now}) }()
 	t.Cleanup(func() {
