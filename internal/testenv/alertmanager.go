@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,29 +40,14 @@ func StartAlertmanager(t testing.TB, cfg AlertmanagerConfig) *Alertmanager {
 	if err := os.WriteFile(config, alertmanagerYAML(t, dir, cfg), 0o600); err != nil {
 		t.Fatalf("writing alertmanager.yml: %v", err)
 	}
-	for attempt := 1; ; attempt++ {
-		addr := freeLoopbackAddr(t)
-		am, err := launchAlertmanager(bin, dir, addr,
-			"--config.file="+config,
-			"--storage.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr,
+	return &Alertmanager{server: startServer(t, "alertmanager", bin, dir, func(addr string) []string {
+		return []string{
+			"--config.file=" + config,
+			"--storage.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr,
 			"--cluster.listen-address=", // no peers, no gossip port
-		)
-		if err == nil {
-			t.Cleanup(func() {
-				am.Stop()
-				if t.Failed() {
-					t.Logf("alertmanager %s output:\n%s", am.Addr, am.output)
-				}
-			})
-			return am
 		}
-		if errors.Is(err, errAddrInUse) && attempt < startAttempts {
-			t.Logf("alertmanager lost the race for %s, retrying on another port", addr)
-			continue
-		}
-		t.Fatalf("starting alertmanager: %v", err)
-	}
+	})}
 }
 
 // alertmanagerYAML writes the configuration (as JSON, which is YAML and
@@ -101,14 +85,6 @@ func alertmanagerYAML(t testing.TB, dir string, cfg AlertmanagerConfig) []byte {
 	return out
 }
 
-func launchAlertmanager(bin, dir, addr string, args ...string) (*Alertmanager, error) {
-	s, err := launchServer("alertmanager", bin, dir, addr, args...)
-	if err != nil {
-		return nil, err
-	}
-	return &Alertmanager{server: s}, nil
-}
-
 // StartPrometheusWithRules starts an empty Prometheus server that scrapes
 // the host:port targets (job "test") every interval, evaluates the rule
 // file rules (YAML, `groups: ...`) at the same interval and sends its
@@ -140,29 +116,14 @@ func StartPrometheusWithRules(t testing.TB, targets []string, interval time.Dura
 	if err := os.WriteFile(configFile, config, 0o600); err != nil {
 		t.Fatalf("writing prometheus.yml: %v", err)
 	}
-	for attempt := 1; ; attempt++ {
-		addr := freeLoopbackAddr(t)
-		p, err := launch(bin, dir, addr,
-			"--config.file="+configFile,
-			"--storage.tsdb.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr,
+	return &Prometheus{server: startServer(t, "prometheus", bin, dir, func(addr string) []string {
+		return []string{
+			"--config.file=" + configFile,
+			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr,
 			// Alerts evaluated before the Alertmanager is discovered are
 			// dropped; resend every interval rather than after a minute.
-			"--rules.alert.resend-delay="+every,
-		)
-		if err == nil {
-			t.Cleanup(func() {
-				p.Stop()
-				if t.Failed() {
-					t.Logf("prometheus %s output:\n%s", p.Addr, p.output)
-				}
-			})
-			return p
+			"--rules.alert.resend-delay=" + every,
 		}
-		if errors.Is(err, errAddrInUse) && attempt < startAttempts {
-			t.Logf("prometheus lost the race for %s, retrying on another port", addr)
-			continue
-		}
-		t.Fatalf("starting prometheus: %v", err)
-	}
+	})}
 }

@@ -2,11 +2,13 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -98,3 +100,29 @@ func (s *server) Stop() {
 
 // Output returns what the server has logged so far.
 func (s *server) Output() string { return s.output.String() }
+
+// startServer starts a server process on a free loopback port, retrying
+// on another port when it loses the race for one; args gives the command
+// line for an address. The server is stopped by t.Cleanup, and its output
+// logged when the test failed.
+func startServer(t testing.TB, name, bin, dir string, args func(addr string) []string) *server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr := freeLoopbackAddr(t)
+		s, err := launchServer(name, bin, dir, addr, args(addr)...)
+		if err == nil {
+			t.Cleanup(func() {
+				s.Stop()
+				if t.Failed() {
+					t.Logf("%s %s output:\n%s", name, s.Addr, s.output)
+				}
+			})
+			return s
+		}
+		if errors.Is(err, errAddrInUse) && attempt < startAttempts {
+			t.Logf("%s lost the race for %s, retrying on another port", name, addr)
+			continue
+		}
+		t.Fatalf("starting %s: %v", name, err)
+	}
+}

@@ -106,36 +106,12 @@ func startPrometheus(t testing.TB, dir, dataDir string, cfg prometheusConfig) *P
 	if err := os.WriteFile(configFile, config, 0o600); err != nil {
 		t.Fatalf("writing prometheus.yml: %v", err)
 	}
-	for attempt := 1; ; attempt++ {
-		addr := freeLoopbackAddr(t)
-		p, err := launch(bin, dir, addr,
-			"--config.file="+configFile,
-			"--storage.tsdb.path="+dataDir,
+	return &Prometheus{server: startServer(t, "prometheus", bin, dir, func(addr string) []string {
+		return []string{
+			"--config.file=" + configFile,
+			"--storage.tsdb.path=" + dataDir,
 			"--storage.tsdb.retention.time=100y",
-			"--web.listen-address="+addr,
-		)
-		if err == nil {
-			t.Cleanup(func() {
-				p.Stop()
-				if t.Failed() {
-					t.Logf("prometheus %s output:\n%s", p.Addr, p.output)
-				}
-			})
-			return p
+			"--web.listen-address=" + addr,
 		}
-		if errors.Is(err, errAddrInUse) && attempt < startAttempts {
-			t.Logf("prometheus lost the race for %s, retrying on another port", addr)
-			continue
-		}
-		t.Fatalf("starting prometheus: %v", err)
-	}
-}
-
-// launch starts a Prometheus server and waits until it is ready.
-func launch(bin, dir, addr string, args ...string) (*Prometheus, error) {
-	s, err := launchServer("prometheus", bin, dir, addr, args...)
-	if err != nil {
-		return nil, err
-	}
-	return &Prometheus{server: s}, nil
+	})}
 }

@@ -114,7 +114,7 @@ func TestLaunchReportsPortRace(t *testing.T) {
 	defer busy.Close()
 	addr := strings.TrimPrefix(busy.URL, "http://")
 	dir := t.TempDir()
-	_, err := launch(bin, dir, addr, "--config.file=/dev/null", "--storage.tsdb.path="+dir, "--web.listen-address="+addr)
+	_, err := launchServer("prometheus", bin, dir, addr, "--config.file=/dev/null", "--storage.tsdb.path="+dir, "--web.listen-address="+addr)
 	if !errors.Is(err, errAddrInUse) {
 		t.Fatalf("launch on a busy port: %v, want errAddrInUse", err)
 	}
