@@ -6,25 +6,21 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/internal/secret"
 	"github.com/rewind-sre/rewind/policy"
 )
 
 // SignatureHeader carries "sha256=" + hex(HMAC-SHA256(secret, body)).
-const SignatureHeader = "X-Rewind-Signature"
+const SignatureHeader = secret.SignatureHeader
 
 // Executor POSTs one step of a rollback to URL.
 type Executor struct {
@@ -67,16 +63,20 @@ func (e *Executor) Do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResu
 	if err != nil {
 		return rewind.StepResult{}, err
 	}
-	secret, err := readSecret(e.Hook.Secret)
-	if err != nil {
-		return rewind.StepResult{}, err
+	var signKey []byte
+	if e.Hook.Secret != (policy.Secret{}) {
+		k, err := secret.Read(e.Hook.Secret)
+		if err != nil {
+			return rewind.StepResult{}, fmt.Errorf("webhook: %w", err)
+		}
+		signKey = []byte(k)
 	}
 	backoff := e.Backoff
 	if backoff <= 0 {
 		backoff = 200 * time.Millisecond
 	}
 	for attempt := 1; ; attempt++ {
-		res, retry, wait, err := e.post(ctx, rb, body, secret)
+		res, retry, wait, err := e.post(ctx, rb, body, signKey)
 		if err == nil || !retry {
 			if res.Facts == nil {
 				res.Facts = map[string]string{}
@@ -96,7 +96,7 @@ func (e *Executor) Do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResu
 }
 
 // post makes one attempt; retry says whether another may succeed.
-func (e *Executor) post(ctx context.Context, rb *rewind.Rollback, body, secret []byte) (rewind.StepResult, bool, time.Duration, error) {
+func (e *Executor) post(ctx context.Context, rb *rewind.Rollback, body, signKey []byte) (rewind.StepResult, bool, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.Hook.URL, bytes.NewReader(body))
 	if err != nil {
 		return rewind.StepResult{}, false, 0, fmt.Errorf("webhook: bad URL %s", redact(e.Hook.URL))
@@ -104,8 +104,8 @@ func (e *Executor) post(ctx context.Context, rb *rewind.Rollback, body, secret [
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key(rb, e.Step))
 	req.Header.Set("User-Agent", "rewind")
-	if len(secret) > 0 {
-		req.Header.Set(SignatureHeader, Sign(secret, body))
+	if len(signKey) > 0 {
+		req.Header.Set(SignatureHeader, secret.Sign(signKey, body))
 	}
 	resp, err := e.client().Do(req)
 	if err != nil {
@@ -132,36 +132,6 @@ func (e *Executor) client() *http.Client {
 		return e.Client
 	}
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// Sign is the signature header's value for body.
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a signature header in constant time.
-func Verify(secret, body []byte, header string) bool {
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(header))
-}
-
-func readSecret(s policy.Secret) ([]byte, error) {
-	switch {
-	case s.File != "":
-		b, err := os.ReadFile(s.File)
-		if err != nil {
-			return nil, fmt.Errorf("webhook secret file: %w", errors.Unwrap(err))
-		}
-		return bytes.TrimSpace(b), nil
-	case s.Env != "":
-		v, ok := os.LookupEnv(s.Env)
-		if !ok {
-			return nil, fmt.Errorf("webhook secret: environment variable %s is not set", s.Env)
-		}
-		return []byte(v), nil
-	}
-	return nil, nil
 }
 
 func key(rb *rewind.Rollback, step rewind.StepName) string { return rb.ID + "/" + string(step) }

@@ -15,11 +15,12 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	sig "github.com/rewind-sre/rewind/internal/secret"
 	"github.com/rewind-sre/rewind/plan/plantest"
 	"github.com/rewind-sre/rewind/policy"
 )
 
-const secret = "s3cr3t-hook-key"
+const hookKey = "s3cr3t-hook-key"
 
 // deployer is a receiver that verifies the signature and undoes once per
 // Idempotency-Key; it fails the first `failures` calls with 503.
@@ -32,7 +33,7 @@ type deployer struct {
 
 func (d *deployer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if !Verify([]byte(secret), body, r.Header.Get(SignatureHeader)) {
+	if sig.Verify([]byte(hookKey), body, r.Header.Get(SignatureHeader)) != nil {
 		http.Error(w, `{"detail":"bad signature"}`, http.StatusUnauthorized)
 		return
 	}
@@ -68,7 +69,7 @@ func setup(t *testing.T) (*Executor, *deployer) {
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
 	file := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(file, []byte(secret+"\n"), 0o600)
+	os.WriteFile(file, []byte(hookKey+"\n"), 0o600)
 	return &Executor{Step: rewind.StepUndo, Hook: policy.Webhook{URL: srv.URL + "/rollback?token=abc", Secret: policy.Secret{File: file}, Timeout: 5 * time.Second}, Backoff: time.Millisecond}, d
 }
 

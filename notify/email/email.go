@@ -31,7 +31,7 @@ import (
 	mail "github.com/wneessen/go-mail"
 
 	rewind "github.com/rewind-sre/rewind"
-	"github.com/rewind-sre/rewind/notify/internal/secret"
+	"github.com/rewind-sre/rewind/internal/secret"
 	"github.com/rewind-sre/rewind/policy"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/internal/secret"
 	"github.com/rewind-sre/rewind/notify/internal/httpx"
-	"github.com/rewind-sre/rewind/notify/internal/secret"
 	"github.com/rewind-sre/rewind/policy"
 )
 

@@ -6,21 +6,16 @@ package webhook
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/internal/secret"
 	"github.com/rewind-sre/rewind/notify/internal/httpx"
-	"github.com/rewind-sre/rewind/notify/internal/secret"
 	"github.com/rewind-sre/rewind/policy"
 )
 
@@ -28,7 +23,7 @@ import (
 const (
 	// SignatureHeader is "sha256=" and the hex HMAC-SHA256 of the body,
 	// keyed with the notifier's secret (absent without a secret).
-	SignatureHeader = "X-Rewind-Signature"
+	SignatureHeader = secret.SignatureHeader
 	// EventHeader is the event's kind.
 	EventHeader = "X-Rewind-Event"
 	// DeliveryHeader is the event's key, the same on every attempt: a
@@ -109,26 +104,7 @@ func (n *Notifier) Notify(ctx context.Context, e rewind.Event) (bool, error) {
 }
 
 // Sign returns the signature header value of body: "sha256=<hex HMAC>".
-func Sign(key, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
+func Sign(key, body []byte) string { return secret.Sign(key, body) }
 
 // Verify checks a signature header value against body, in constant time.
-func Verify(key, body []byte, header string) error {
-	hexSum, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return errors.New("signature: want sha256=<hex>")
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil {
-		return errors.New("signature: not hex")
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	if !hmac.Equal(got, m.Sum(nil)) {
-		return errors.New("signature: mismatch")
-	}
-	return nil
-}
+func Verify(key, body []byte, header string) error { return secret.Verify(key, body, header) }

@@ -17,7 +17,7 @@ import (
 	"unicode/utf8"
 
 	rewind "github.com/rewind-sre/rewind"
-	"github.com/rewind-sre/rewind/notify/internal/secret"
+	"github.com/rewind-sre/rewind/internal/secret"
 )
 
 // DefaultTimeout bounds one request when the caller's context has no

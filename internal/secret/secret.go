@@ -4,6 +4,9 @@
 package secret
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -70,3 +73,32 @@ type redacted struct {
 
 func (r *redacted) Error() string { return Redact(r.err.Error(), r.secrets...) }
 func (r *redacted) Unwrap() error { return r.err }
+
+// SignatureHeader carries Sign's value on Rewind's signed requests: the
+// notification webhook and the webhook executor.
+const SignatureHeader = "X-Rewind-Signature"
+
+// Sign returns the signature of body under key: "sha256=<hex HMAC-SHA256>".
+func Sign(key, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a signature against body in constant time.
+func Verify(key, body []byte, signature string) error {
+	hexSum, ok := strings.CutPrefix(signature, "sha256=")
+	if !ok {
+		return errors.New("signature: want sha256=<hex>")
+	}
+	got, err := hex.DecodeString(hexSum)
+	if err != nil {
+		return errors.New("signature: not hex")
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return errors.New("signature: mismatch")
+	}
+	return nil
+}
