@@ -77,7 +77,6 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m := &wire.Machine{Runner: runner, Store: st, Source: src}
 	if !*dry {
 		// Notices go out while the rollback runs; what is still pending at
 		// the end is delivered by the next rewind process on this store.
@@ -86,11 +85,11 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 		defer flush(st, stop)
 	}
 	if *dry {
-		return printPlan(ctx, env.Stdout, m.Runner, *system, *reason)
+		return printPlan(ctx, env.Stdout, runner, *system, *reason)
 	}
 	// A rollback of this system that a killed process left unfinished is
 	// finished first: it is the rollback asked for.
-	resumed, err := m.Runner.ResumeSystem(ctx, *system)
+	resumed, err := runner.ResumeSystem(ctx, *system)
 	for _, rb := range resumed {
 		fmt.Fprintf(env.Stdout, "resumed unfinished rollback %s of %s\n", rb.ID, rb.System)
 		postMortem(env.Stdout, st, src, sys, rb, log)
@@ -103,7 +102,7 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "rolling back %s: %s\n", *system, *reason)
-	rb, err := m.Runner.Start(ctx, *system, *reason, requester(), nil)
+	rb, err := runner.Start(ctx, *system, *reason, requester(), nil)
 	var busy *plan.InProgressError
 	switch {
 	case errors.As(err, &busy):

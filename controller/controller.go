@@ -65,8 +65,6 @@ type system struct {
 	source   rewind.Source
 	paused   bool
 	inFlight string // id of the rollback running now
-	last     decide.Cycle
-	lastObs  []rewind.Observation
 	// evaluating is set while a cycle runs: a slow cycle delays the next
 	// one instead of overlapping it, so cycles apply in time order.
 	evaluating atomic.Bool
@@ -196,7 +194,6 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 	obs := observe.Cycle(ctx, s.source, s.cfg, at, 0)
 	c.mu.Lock()
 	cyc := s.state.Apply(at, obs, c.pol.Hash)
-	s.last, s.lastObs = cyc, obs
 	paused, inFlight, mode := s.paused, s.inFlight, s.cfg.Rollback.Mode
 	c.mu.Unlock()
 	c.record(s, cyc, obs)

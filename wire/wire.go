@@ -20,9 +20,8 @@ import (
 	"github.com/rewind-sre/rewind/verify"
 )
 
-// Options configure Build. Zero values take the policy's settings.
+// Options configure Runner. Zero values take the policy's settings.
 type Options struct {
-	StorePath   string // default "rewind.db"
 	EvidenceDir string // default the policy's rollback.evidence.dir, else "rewind-evidence"
 	// Source overrides the system's Prometheus (tests, the demo).
 	Source rewind.Source
@@ -47,30 +46,6 @@ type Platform struct {
 
 func (p Platform) empty() bool {
 	return p.Route == nil && p.Undo == nil && p.ScaleDown == nil && p.Evidence == nil && p.Fence == nil
-}
-
-// Machine is a built runner with what it holds open.
-type Machine struct {
-	Runner *plan.Runner
-	Store  *sqlite.Store
-	Source rewind.Source
-}
-
-// Close releases the store.
-func (m *Machine) Close() error { return m.Store.Close() }
-
-// Build opens the store and assembles the rollback machinery of sys.
-func Build(ctx context.Context, sys *policy.System, opt Options) (*Machine, error) {
-	st, err := OpenStore(ctx, opt.StorePath)
-	if err != nil {
-		return nil, err
-	}
-	r, src, err := Runner(sys, st, opt)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	return &Machine{Runner: r, Store: st, Source: src}, nil
 }
 
 // OpenStore opens (creating) the rollback journal; path "" is "rewind.db".
