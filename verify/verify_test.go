@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -19,18 +18,11 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func history(t *testing.T, cfg scenario.Config) *embedded.DB {
 	t.Helper()
-	data, err := scenario.Generate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := embedded.Open(embedded.Options{})
+	db, err := scenario.Open(cfg, embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.LoadOpenMetrics(bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
 	return db
 }
 

@@ -1,7 +1,6 @@
 package montecarlo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -23,18 +22,11 @@ const WarmUp = 5 * time.Minute
 // replay generates cfg's history, loads it into an embedded TSDB and
 // backtests r over [from, to].
 func replay(ctx context.Context, cfg scenario.Config, r Rules, from, to time.Time) (backtest.SystemReport, error) {
-	data, err := scenario.Generate(cfg)
-	if err != nil {
-		return backtest.SystemReport{}, err
-	}
-	db, err := embedded.Open(embedded.Options{Dir: scratch()})
+	db, err := scenario.Open(cfg, embedded.Options{Dir: scratch()})
 	if err != nil {
 		return backtest.SystemReport{}, err
 	}
 	defer db.Close()
-	if err := db.LoadOpenMetrics(bytes.NewReader(data)); err != nil {
-		return backtest.SystemReport{}, err
-	}
 	// One query at a time: the runs themselves keep the cores busy.
 	rep, err := backtest.Run(ctx, db, r.Policy, backtest.Options{From: from, To: to, Concurrency: 1})
 	if err != nil {

@@ -1,7 +1,6 @@
 package scenario_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -28,18 +27,11 @@ func defaultPolicy(t testing.TB) *policy.Policy {
 // default policy over it.
 func replay(t testing.TB, cfg scenario.Config) backtest.SystemReport {
 	t.Helper()
-	data, err := scenario.Generate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := embedded.Open(embedded.Options{})
+	db, err := scenario.Open(cfg, embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.LoadOpenMetrics(bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
 	rep, err := backtest.Run(context.Background(), db, defaultPolicy(t), backtest.Options{From: cfg.Start, To: cfg.Start.Add(cfg.Duration)})
 	if err != nil {
 		t.Fatal(err)
