@@ -31,12 +31,61 @@ const (
 	EventPolicyRefused EventKind = "policy-refused"
 )
 
-// EventKinds lists every kind, in the order above.
+// EventKinds lists every kind of notice (an event for people), in the
+// order above.
 var EventKinds = []EventKind{
 	EventRollbackDecided, EventRollbackCompleted, EventRollbackFailed,
 	EventBaselineUnhealthy, EventAnalyzerBlind, EventManualRollbackRequested,
 	EventPolicyRefused,
 }
+
+// Kinds of the daemon's own events: published to every subscriber (the
+// demo's terminal, a UI, the post-mortem writer) but not notices; the
+// outbox derives its notices from them or leaves them out.
+const (
+	// EventEvaluated: one evaluation cycle of a system ended. Transitions
+	// holds the trigger changes of the cycle, Decision the rollback decided
+	// at it (if any), Blind whether the system is blind now.
+	EventEvaluated EventKind = "evaluated"
+	// EventStep: a rollback step changed state (journaled first). Rollback
+	// is a snapshot of the rollback, Step the step's new record.
+	EventStep EventKind = "rollback-step"
+	// EventRollbackEnded: a rollback left the running state, succeeded or
+	// failed (Rollback, with Reason the error that stopped it, if any). A
+	// rollback interrupted by a shutdown has not ended: the next process
+	// resumes it.
+	EventRollbackEnded EventKind = "rollback-ended"
+	// EventPolicyApplied: a policy took effect, at start or on a reload
+	// (Reason names the file and its hash).
+	EventPolicyApplied EventKind = "policy-applied"
+)
+
+// IsNotice reports whether events of kind k are notices for people, which
+// the outbox delivers to the system's notifiers.
+func (k EventKind) IsNotice() bool {
+	for _, n := range EventKinds {
+		if n == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Publisher receives the daemon's events as they happen: evaluation
+// cycles, rollback steps and ends, operators' requests, blind systems,
+// policy changes. The daemon fans each event out to its subscribers (the
+// outbox, the post-mortem writer, a terminal, a UI). Publish must return
+// quickly and must not keep e (or what it points to) beyond the call
+// unless it copies it; its error is logged by the caller and never stops
+// the work that published the event.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) error
+}
+
+// PublisherFunc adapts a function to Publisher.
+type PublisherFunc func(ctx context.Context, e Event) error
+
+func (f PublisherFunc) Publish(ctx context.Context, e Event) error { return f(ctx, e) }
 
 // Severity is how urgent an event is; the PagerDuty Events API v2 levels.
 type Severity string
@@ -78,6 +127,11 @@ type Event struct {
 	Rollback *Rollback `json:"rollback,omitempty"`
 	Links    Links     `json:"links,omitzero"`
 	At       time.Time `json:"at"`
+	// Transitions, Step and Blind are set on the daemon's own events
+	// (EventEvaluated, EventStep); notices leave them empty.
+	Transitions []Transition `json:"transitions,omitempty"`
+	Step        *StepRecord  `json:"step,omitempty"`
+	Blind       bool         `json:"blind,omitempty"`
 }
 
 // Key identifies the event: the same key is the same notice (the outbox

@@ -17,10 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/executor/kubernetes/kubetest"
 	"github.com/rewind-sre/rewind/internal/testenv"
 	"github.com/rewind-sre/rewind/policy"
-	"github.com/rewind-sre/rewind/wire"
 )
 
 // byzantineRules alert on a ProBFT byzantine event of the canary, mapped
@@ -128,7 +128,7 @@ func TestAlertmanagerAlertRollsBack(t *testing.T) {
 // waitForSeriesIn waits until Prometheus has scraped the series.
 func waitForSeriesIn(t *testing.T, url, series string) {
 	t.Helper()
-	src, err := wire.PrometheusSource(policy.Prometheus{Timeout: 5 * time.Second}, url)
+	src, err := daemon.NewPrometheus(policy.Prometheus{URL: url, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

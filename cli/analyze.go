@@ -10,9 +10,9 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/backtest"
+	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/source/embedded"
-	"github.com/rewind-sre/rewind/wire"
 )
 
 func runAnalyze(ctx context.Context, env *Env, args []string) error {
@@ -36,7 +36,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		if *system != "" && sys.Name != *system {
 			continue
 		}
-		src, err := wire.PrometheusSource(sys.Prometheus, "")
+		src, err := daemon.NewPrometheus(sys.Prometheus)
 		if err != nil {
 			return fmt.Errorf("system %s: %w", sys.Name, err)
 		}
@@ -108,7 +108,8 @@ func runBacktest(ctx context.Context, env *Env, args []string) error {
 		} else if len(pol.Systems) > 0 {
 			cfg = pol.Systems[0].Prometheus
 		}
-		if src, err = wire.PrometheusSource(cfg, *promURL); err != nil {
+		cfg.URL = *promURL
+		if src, err = daemon.NewPrometheus(cfg); err != nil {
 			return err
 		}
 	}

@@ -85,7 +85,7 @@ systems:
 		return "", strings.Contains(m, `rewind_system_blind{system="web"} 1`)
 	})
 	t.Logf("blind %s after Prometheus stopped", time.Since(stopped).Round(100*time.Millisecond))
-	if code, body := call(t, "GET", base+"/readyz", "", ""); code != 503 || !strings.Contains(body, "prometheus of web") {
+	if code, body := call(t, "GET", base+"/readyz", "", ""); code != 503 || !strings.Contains(body, "prometheus "+prom.URL) || !strings.Contains(body, "(systems: web)") {
 		t.Fatalf("readyz must name Prometheus as down: %d %s", code, body)
 	}
 	if _, body := call(t, "GET", base+"/api/v1/rollbacks", "", ""); !strings.Contains(body, `"rollbacks": []`) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +19,11 @@ func TestMain(m *testing.M) {
 		if err := json.Unmarshal([]byte(args), &a); err != nil {
 			os.Exit(99)
 		}
-		os.Exit(Main(context.Background(), a, &Env{Stdout: os.Stdout, Stderr: os.Stderr, Now: time.Now}))
+		// As cmd/rewind does: SIGINT and SIGTERM end the context.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, a, &Env{Stdout: os.Stdout, Stderr: os.Stderr, Now: time.Now})
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

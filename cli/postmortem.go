@@ -7,10 +7,10 @@ import (
 	"os"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/policy"
 	pm "github.com/rewind-sre/rewind/report"
 	"github.com/rewind-sre/rewind/store/sqlite"
-	"github.com/rewind-sre/rewind/wire"
 )
 
 func runPostMortem(ctx context.Context, env *Env, args []string) error {
@@ -46,7 +46,7 @@ func runPostMortem(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		if sys = pol.System(rb.System); sys != nil {
-			if s, err := wire.PrometheusSource(sys.Prometheus, ""); err == nil {
+			if s, err := daemon.NewPrometheus(sys.Prometheus); err == nil {
 				src = s
 			}
 		}

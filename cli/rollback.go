@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -14,18 +15,16 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
-	"github.com/rewind-sre/rewind/notify"
+	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/plan"
-	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/store/sqlite"
-	"github.com/rewind-sre/rewind/wire"
 )
 
 // SeedReasons are the seed's operator reasons; free text is accepted too.
 var SeedReasons = []string{"customer-escalation", "security-vulnerability", "business-decision", "unexpected-behavior", "team-consensus"}
 
-// platformOverride lets tests and the demo supply the platform executors.
-var platformOverride func(system string) wire.Platform
+// platformOverride lets tests supply the platform executors.
+var platformOverride []daemon.PlatformFunc
 
 func runRollback(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "rollback", "--policy FILE --system S --reason R [--dry-run] [--store PATH] [--evidence DIR]")
@@ -33,8 +32,8 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	system := fs.String("system", "", "the system to roll back")
 	reason := fs.String("reason", "", "why: "+strings.Join(SeedReasons, ", ")+", or free text")
 	dry := fs.Bool("dry-run", false, "print the plan and the exact API changes; change nothing")
-	store := fs.String("store", "rewind.db", "the rollback journal (SQLite)")
-	evidence := fs.String("evidence", "", "evidence bundle directory (default: the policy's, else rewind-evidence)")
+	store := fs.String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
+	evidence := fs.String("evidence", "", "evidence bundle directory (default: the policy's, else evidence/ beside the store)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,99 +44,72 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys := pol.System(*system)
-	if sys == nil {
+	if pol.System(*system) == nil {
 		return fmt.Errorf("no system named %q in %s", *system, pol.File)
 	}
-	if !*dry {
-		unlock, err := wire.LockStore(*store)
+	var st daemon.Store
+	if *dry {
+		// A dry run writes nothing: not even the store (a scratch one).
+		dir, err := os.MkdirTemp("", "rewind-dry-run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		s, err := sqlite.Open(ctx, filepath.Join(dir, "scratch.db"))
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		st = s
+	} else {
+		s, err := daemon.OpenStore(ctx, *store)
 		if err != nil {
 			return fmt.Errorf("not rolling back: %w", err)
 		}
-		defer unlock()
+		defer s.Close()
+		st = s
 	}
-	st, err := wire.OpenStore(ctx, *store)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	outbox, err := wire.Outbox(pol, st, log, nil)
+	d, err := daemon.New(daemon.Options{Policy: pol, Store: st, EvidenceDir: *evidence, EvidenceFallback: besideStore(*store),
+		Version: Version, Log: log, Now: env.Now, Platforms: platformOverride,
+		Events: []rewind.Publisher{liveSteps(env.Stdout)}})
 	if err != nil {
-		return err
-	}
-	opt := wire.Options{EvidenceDir: *evidence, Now: env.Now, Progress: liveSteps(env.Stdout)}
-	if !*dry {
-		opt.Progress = wire.Fanout(opt.Progress, outbox.Progress(pol, wire.Links))
-	}
-	if platformOverride != nil {
-		opt.Platform = platformOverride(*system)
-	}
-	runner, src, err := wire.Runner(sys, st, opt)
-	if err != nil {
-		return err
-	}
-	if !*dry {
-		// Notices go out while the rollback runs; what is still pending at
-		// the end is delivered by the next rewind process on this store.
-		octx, stop := context.WithCancel(ctx)
-		go outbox.Run(octx)
-		defer flush(st, stop)
+		return reportPolicyErrors(env, err)
 	}
 	if *dry {
-		return printPlan(ctx, env.Stdout, runner, *system, *reason)
+		return printPlan(ctx, env.Stdout, d, *system, *reason)
 	}
-	// A rollback of this system that a killed process left unfinished is
-	// finished first: it is the rollback asked for.
-	resumed, err := runner.ResumeSystem(ctx, *system)
-	for _, rb := range resumed {
-		fmt.Fprintf(env.Stdout, "resumed unfinished rollback %s of %s\n", rb.ID, rb.System)
-		postMortem(env.Stdout, st, src, sys, rb, log)
-		printOutcome(env.Stdout, rb)
-		if rb.System == *system {
-			return outcomeErr(rb)
-		}
-	}
-	if err != nil {
-		return err
-	}
+	// Notices go out while the rollback runs; what is still pending at
+	// the end is delivered by the next rewind process on this store.
+	octx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan struct{})
+	go func() { defer close(delivered); _ = d.Deliver(octx) }()
+	defer func() {
+		_ = d.Flush(context.Background(), 5*time.Second)
+		stop()
+		<-delivered
+	}()
 	fmt.Fprintf(env.Stdout, "rolling back %s: %s\n", *system, *reason)
-	rb, err := runner.Start(ctx, *system, *reason, requester(), nil)
+	rb, resumed, err := d.Rollback(ctx, *system, *reason, requester())
+	if resumed {
+		fmt.Fprintf(env.Stdout, "resumed unfinished rollback %s of %s (it is the rollback asked for)\n", rb.ID, rb.System)
+	}
 	var busy *plan.InProgressError
 	switch {
 	case errors.As(err, &busy):
 		return fmt.Errorf("not rolling back again: %w", err)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("interrupted (%v): the rollback stays in the journal at the step it was in; the next `rewind rollback` or `rewind serve` on %s resumes it", context.Cause(ctx), *store)
 	case err != nil:
 		return err
 	}
-	postMortem(env.Stdout, st, src, sys, rb, log)
+	if p := daemon.PostMortemPath(rb); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			fmt.Fprintf(env.Stdout, "post-mortem draft: %s\n", p)
+		}
+	}
 	printOutcome(env.Stdout, rb)
 	return outcomeErr(rb)
-}
-
-func postMortem(w io.Writer, st plan.Store, src rewind.Source, sys *policy.System, rb *rewind.Rollback, log *slog.Logger) {
-	if path := wire.PostMortem(st, src, sys, rb, log); path != "" {
-		fmt.Fprintf(w, "post-mortem draft: %s\n", path)
-	}
-}
-
-// flush gives pending notices a few seconds to go out, then stops the outbox.
-func flush(st *sqlite.Store, stop func()) {
-	defer stop()
-	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(100 * time.Millisecond) // the store has no change feed
-	defer tick.Stop()
-	for {
-		pending, err := st.Notices(context.Background(), notify.Filter{State: notify.Pending, Limit: 1})
-		if err != nil || len(pending) == 0 {
-			return
-		}
-		select {
-		case <-deadline:
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // outcomeErr is exit 0 only for a rollback that was done and verified.
@@ -156,34 +128,26 @@ func requester() string {
 }
 
 // liveSteps prints each step as it starts and ends.
-func liveSteps(w io.Writer) func(*rewind.Rollback, rewind.StepRecord) {
+func liveSteps(w io.Writer) rewind.Publisher {
 	var mu sync.Mutex
-	return func(_ *rewind.Rollback, s rewind.StepRecord) {
+	return rewind.PublisherFunc(func(_ context.Context, e rewind.Event) error {
+		if e.Kind != rewind.EventStep || e.Step == nil {
+			return nil
+		}
+		s := e.Step
 		mu.Lock()
 		defer mu.Unlock()
 		if s.State == rewind.StepRunning {
 			fmt.Fprintf(w, "  %-15s running…\n", s.Name)
-			return
+			return nil
 		}
 		fmt.Fprintf(w, "  %-15s %-9s %8s  %s\n", s.Name, s.State, s.Duration().Round(time.Millisecond), firstNonEmpty(s.Error, s.Detail))
-	}
+		return nil
+	})
 }
 
-func printOutcome(w io.Writer, rb *rewind.Rollback) {
-	took := rb.Ended.Sub(rb.Started).Round(time.Millisecond)
-	switch rb.State {
-	case rewind.RollbackSucceeded:
-		fmt.Fprintf(w, "rollback %s of %s: rolled back and verified in %s\n", rb.ID, rb.System, took)
-	default:
-		fmt.Fprintf(w, "rollback %s of %s: %s after %s: %s\n", rb.ID, rb.System, strings.ToUpper(string(rb.State)), took, rb.Error)
-	}
-	if rb.Evidence != "" {
-		fmt.Fprintf(w, "evidence: %s\n", rb.Evidence)
-	}
-}
-
-func printPlan(ctx context.Context, w io.Writer, r *plan.Runner, system, reason string) error {
-	steps, err := r.DryRun(ctx, system, reason)
+func printPlan(ctx context.Context, w io.Writer, d *daemon.Daemon, system, reason string) error {
+	steps, err := d.DryRun(ctx, system, reason)
 	fmt.Fprintf(w, "dry run: rolling back %s (%s) would change:\n", system, reason)
 	for _, s := range steps {
 		switch {
@@ -209,16 +173,13 @@ func printPlan(ctx context.Context, w io.Writer, r *plan.Runner, system, reason 
 
 func runHistory(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "history", "[--store PATH] [--system S] [--limit N]")
-	store := fs.String("store", "rewind.db", "the rollback journal (SQLite)")
+	store := fs.String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
 	system := fs.String("system", "", "only this system")
 	limit := fs.Int("limit", 50, "at most this many rollbacks")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := os.Stat(*store); err != nil {
-		return fmt.Errorf("no rollback journal at %s", *store)
-	}
-	st, err := sqlite.Open(ctx, *store)
+	st, err := daemon.OpenStoreShared(ctx, *store)
 	if err != nil {
 		return err
 	}
@@ -247,4 +208,17 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+func printOutcome(w io.Writer, rb *rewind.Rollback) {
+	took := rb.Ended.Sub(rb.Started).Round(time.Millisecond)
+	switch rb.State {
+	case rewind.RollbackSucceeded:
+		fmt.Fprintf(w, "rollback %s of %s: rolled back and verified in %s\n", rb.ID, rb.System, took)
+	default:
+		fmt.Fprintf(w, "rollback %s of %s: %s after %s: %s\n", rb.ID, rb.System, strings.ToUpper(string(rb.State)), took, rb.Error)
+	}
+	if rb.Evidence != "" {
+		fmt.Fprintf(w, "evidence: %s\n", rb.Evidence)
+	}
 }

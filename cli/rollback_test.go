@@ -21,10 +21,10 @@ import (
 	clientset "k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/executor/kubernetes/kubetest"
 	"github.com/rewind-sre/rewind/internal/testenv"
 	"github.com/rewind-sre/rewind/policy"
-	"github.com/rewind-sre/rewind/wire"
 )
 
 var vsGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
@@ -100,7 +100,7 @@ func setupRollback(t *testing.T) *rollbackEnv {
 // rates exist.
 func waitForMetrics(t *testing.T, url string) {
 	t.Helper()
-	src, err := wire.PrometheusSource(policy.Prometheus{Timeout: 5 * time.Second}, url)
+	src, err := daemon.NewPrometheus(policy.Prometheus{URL: url, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

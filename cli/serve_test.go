@@ -153,3 +153,146 @@ func TestServeRollsBackABadCanary(t *testing.T) {
 		t.Fatalf("systems: %s", sys)
 	}
 }
+
+// noCluster makes sure no Kubernetes client configuration can be found:
+// no in-cluster service account, no $KUBECONFIG, no ~/.kube/config.
+func noCluster(t *testing.T) {
+	t.Helper()
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "absent"))
+	t.Setenv("HOME", t.TempDir())
+}
+
+// receiver is a local webhook receiver of notices: kind and system of each.
+type receiver struct {
+	URL string
+	mu  sync.Mutex
+	got []string
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var ev struct{ Kind, System, Reason string }
+		if err := json.NewDecoder(req.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.got = append(r.got, ev.Kind+" "+ev.System+": "+ev.Reason)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL
+	return r
+}
+
+func (r *receiver) notices() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.got, "\n")
+}
+
+// TestServeStartsWithoutCluster: `rewind serve` with the built-in policy on
+// a machine with no cluster and no Prometheus stays up, says what is
+// missing in /readyz, serves /healthz and /metrics, and a rollback that
+// needs the cluster fails loudly: in the journal, in the metrics, in a
+// notice.
+func TestServeStartsWithoutCluster(t *testing.T) {
+	noCluster(t)
+	hook := newReceiver(t)
+	code, text, _ := runCLI(t, "policy", "default")
+	if code != 0 {
+		t.Fatal("policy default")
+	}
+	text = strings.Replace(text, "      evidence: { logTailLines: 10000 }\n", "      evidence: { logTailLines: 10000 }\n    notify: [hook]\n", 1)
+	text += "notifiers:\n  hook:\n    webhook: { url: '" + hook.URL + "' }\n"
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.yaml")
+	os.WriteFile(pol, []byte(text), 0o644)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("secret-token-123\n"), 0o600)
+	base, logs := startServe(t, "--policy", pol, "--listen", "127.0.0.1:0", "--store", filepath.Join(dir, "r.db"), "--token-file", tokenFile, "--open-reads")
+
+	if code, body := call(t, "GET", base+"/healthz", "", ""); code != 200 {
+		t.Fatalf("healthz: %d %s", code, body)
+	}
+	code, body := call(t, "GET", base+"/readyz", "", "")
+	if code != 503 || !strings.Contains(body, `"kubernetes"`) || !strings.Contains(body, "no configuration has been provided") ||
+		!strings.Contains(body, "prometheus http://prometheus:9090") {
+		t.Fatalf("readyz must be 503 and name Kubernetes and Prometheus: %d %s", code, body)
+	}
+	if code, body := call(t, "GET", base+"/metrics", "", ""); code != 200 || !strings.Contains(body, "rewind_build_info") {
+		t.Fatalf("metrics: %d", code)
+	}
+	code, body = call(t, "POST", base+"/api/v1/rollbacks", "secret-token-123", `{"system":"dwcp-manager","reason":"customer-escalation"}`)
+	if code != 202 {
+		t.Fatalf("manual rollback: %d %s", code, body)
+	}
+	var list struct {
+		Rollbacks []struct{ ID, State, Error string }
+	}
+	testenv.Eventually(t, time.Minute, "the rollback to fail", func() (bool, string) {
+		_, b := call(t, "GET", base+"/api/v1/rollbacks", "", "")
+		_ = json.Unmarshal([]byte(b), &list)
+		return len(list.Rollbacks) == 1 && list.Rollbacks[0].State == "failed", b + "\n" + logs.String()
+	})
+	if !strings.Contains(list.Rollbacks[0].Error, "kubernetes unavailable") {
+		t.Fatalf("the journal must say why: %+v", list.Rollbacks[0])
+	}
+	_, m := call(t, "GET", base+"/metrics", "", "")
+	if !strings.Contains(m, `rewind_rollbacks_total{result="failed",system="dwcp-manager",trigger="manual"} 1`) {
+		t.Errorf("the failed rollback is not counted")
+	}
+	testenv.Eventually(t, 30*time.Second, "the rollback-failed notice", func() (bool, string) {
+		n := hook.notices()
+		return strings.Contains(n, "rollback-failed dwcp-manager: acquiring the fence of dwcp-manager: kubernetes unavailable"), n
+	})
+	if strings.Contains(logs.String(), "took\":1") {
+		t.Errorf("durations must be logged as strings, not nanoseconds:\n%s", logs)
+	}
+}
+
+// TestServeReloadAddsSystemNotices: a policy reload that adds a system
+// (and its notifier) routes that system's notices to its notifier: the
+// reload rebuilds the outbox's routing and notifiers with the controller.
+func TestServeReloadAddsSystemNotices(t *testing.T) {
+	first, second := newReceiver(t), newReceiver(t)
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(policyFor("first", first.URL)), 0o644)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("secret-token-123\n"), 0o600)
+	base, logs := startServe(t, "--policy", pol, "--listen", "127.0.0.1:0", "--store", filepath.Join(dir, "r.db"), "--open-reads", "--token-file", tokenFile)
+
+	two := strings.Replace(policyFor("first", first.URL), "notifiers:\n", `  - name: second
+    interval: 1s
+    prometheus: { url: 'http://127.0.0.1:2', timeout: 1s }
+    canary:   { selector: 'version="canary"' }
+    baseline: { selector: 'version="baseline"' }
+    triggers:
+      - { name: down, expr: 'up{ {{selector}} } == 0' }
+    rollback:
+      exec:
+        undo: { command: ["/bin/false"] }
+    notify: [hook2]
+notifiers:
+  hook2:
+    webhook: { url: '`+second.URL+`' }
+`, 1)
+	os.WriteFile(pol, []byte(two), 0o644)
+	testenv.Eventually(t, 20*time.Second, "the reloaded policy", func() (bool, string) {
+		_, sys := call(t, "GET", base+"/api/v1/systems", "", "")
+		return strings.Contains(sys, `"name": "second"`), sys + "\n" + logs.String()
+	})
+	if code, body := call(t, "POST", base+"/api/v1/rollbacks", "secret-token-123", `{"system":"second","reason":"team-consensus"}`); code != 202 {
+		t.Fatalf("manual rollback: %d %s", code, body)
+	}
+	testenv.Eventually(t, time.Minute, "the new system's notices at its notifier", func() (bool, string) {
+		n := second.notices()
+		return strings.Contains(n, "manual-rollback-requested second") && strings.Contains(n, "analyzer-blind second"), n + "\n" + logs.String()
+	})
+	if n := first.notices(); strings.Contains(n, "second") {
+		t.Fatalf("the first system's notifier got the second's notices:\n%s", n)
+	}
+}

@@ -60,3 +60,17 @@ func loadPolicy(env *Env, file string) (*policy.Policy, error) {
 	}
 	return p, err
 }
+
+// reportPolicyErrors prints a policy's errors one per line (file:line:
+// path: message) and returns their count as the command's error; other
+// errors are returned as they are.
+func reportPolicyErrors(env *Env, err error) error {
+	var perrs policy.Errors
+	if !errors.As(err, &perrs) {
+		return err
+	}
+	for _, e := range perrs {
+		fmt.Fprintln(env.Stderr, e.Error())
+	}
+	return fmt.Errorf("%d error(s) in the policy", len(perrs))
+}

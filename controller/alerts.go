@@ -12,6 +12,7 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/plan"
+	"github.com/rewind-sre/rewind/policy"
 )
 
 // Errors of the alert hooks, besides ErrUnknownSystem, ErrBusy and ErrNotActing.
@@ -88,7 +89,7 @@ func (c *Controller) RollbackOnAlert(ctx context.Context, a Alert) (string, erro
 	}
 	c.mu.Unlock()
 	switch {
-	case mode != "automatic":
+	case mode != policy.ModeAutomatic:
 		return "", fmt.Errorf("%w: %s", ErrNotifyOnly, a.System)
 	case paused:
 		return "", fmt.Errorf("%w: %s", ErrPaused, a.System)

@@ -25,24 +25,18 @@ import (
 // BuildFunc assembles the rollback runner and metrics source of a system.
 type BuildFunc func(sys *policy.System) (*plan.Runner, rewind.Source, error)
 
-// Hooks observe the controller; nil fields are ignored. They must return quickly.
-type Hooks struct {
-	Cycle func(system string, c decide.Cycle)
-	Step  func(rb *rewind.Rollback, step rewind.StepRecord)
-	Done  func(rb *rewind.Rollback, err error)
-	// Requested is called when an operator's rollback starts.
-	Requested func(system, reason, requester, id string)
-}
-
 // Options configure a Controller.
 type Options struct {
 	Policy  *policy.Policy
 	Store   plan.Store
 	Build   BuildFunc
 	Metrics *Metrics
-	Hooks   Hooks
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Events receives what the controller sees and does: every cycle
+	// (rewind.EventEvaluated), a system turning blind, an operator's
+	// rollback request, every rollback's end. Nil: nobody listens.
+	Events rewind.Publisher
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Controller watches every system of a policy.
@@ -52,6 +46,9 @@ type Controller struct {
 	pol *policy.Policy
 	sys map[string]*system
 	wg  sync.WaitGroup // rollbacks in flight
+	// life is Run's context: rollbacks run on it, whoever asked for them,
+	// so that a shutdown interrupts them (they stay in the journal).
+	life context.Context
 	// acting is true while Run runs: with leader election, only the leader
 	// evaluates and rolls back.
 	acting atomic.Bool
@@ -128,6 +125,9 @@ func (c *Controller) Reload(pol *policy.Policy) error {
 // interval until ctx ends. A policy reload takes effect at the next tick.
 // Rollbacks in flight when ctx ends stay in the journal for the next start.
 func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.life = ctx
+	c.mu.Unlock()
 	c.acting.Store(true)
 	defer c.acting.Store(false)
 	c.resume(ctx)
@@ -197,15 +197,17 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 	paused, inFlight, mode := s.paused, s.inFlight, s.cfg.Rollback.Mode
 	c.mu.Unlock()
 	c.record(s, cyc, obs)
-	if c.opt.Hooks.Cycle != nil {
-		c.opt.Hooks.Cycle(name, cyc)
+	c.published(ctx, cycleEvent(name, cyc))
+	if cyc.BlindChanged && cyc.Blind {
+		c.published(ctx, rewind.Event{Kind: rewind.EventAnalyzerBlind, System: name, At: cyc.At,
+			Reason: "its queries failed 3 cycles in a row: no rollback can be decided"})
 	}
 	if cyc.Decision == nil {
 		return cyc, nil
 	}
 	why := "triggers firing: " + strings.Join(cyc.Firing, ", ")
 	switch {
-	case mode != "automatic":
+	case mode != policy.ModeAutomatic:
 		c.opt.Log.Warn("rollback decided; policy mode is notify-only", "system", name, "reason", why)
 	case paused:
 		c.opt.Log.Warn("rollback decided; automatic rollback of this system is paused", "system", name, "reason", why)

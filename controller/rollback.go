@@ -7,6 +7,7 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/decide"
 	"github.com/rewind-sre/rewind/plan"
 )
 
@@ -27,15 +28,29 @@ func (c *Controller) RequestRollback(ctx context.Context, name, reason, requeste
 		return "", err
 	}
 	id, err := c.start(ctx, s, reason, requester, nil)
-	if err == nil && c.opt.Hooks.Requested != nil {
-		c.opt.Hooks.Requested(name, reason, requester, id)
+	if err == nil {
+		kind := rewind.EventManualRollbackRequested
+		c.published(ctx, rewind.Event{Kind: kind, System: name, RollbackID: id,
+			Reason: reason + " (by " + requester + ")", At: c.opt.Now()})
 	}
 	return id, err
 }
 
-// start runs the plan of s in the background, at most one per system.
+// ErrNoExecutor: the system has no rollback executor (a notify-only
+// system without one): there is nothing a rollback could change.
+var ErrNoExecutor = errors.New("this system has no rollback executor (notify-only)")
+
+// start runs the plan of s in the background, at most one per system. The
+// plan runs on Run's context, not the caller's: a request's context ends
+// with the request, and a shutdown must interrupt every rollback alike.
 func (c *Controller) start(ctx context.Context, s *system, reason, requester string, d *rewind.Decision) (string, error) {
+	if s.runner == nil {
+		return "", fmt.Errorf("%w: %s", ErrNoExecutor, s.cfg.Name)
+	}
 	c.mu.Lock()
+	if c.life != nil {
+		ctx = c.life
+	}
 	if s.inFlight != "" {
 		id := s.inFlight
 		c.mu.Unlock()
@@ -66,6 +81,10 @@ func (c *Controller) resume(ctx context.Context) {
 		s, err := c.get(rb.System)
 		if err != nil {
 			c.opt.Log.Error("unfinished rollback of a system no longer in the policy", "system", rb.System, "rollback", rb.ID)
+			continue
+		}
+		if s.runner == nil {
+			c.opt.Log.Error("unfinished rollback of a system that has no executor now", "system", rb.System, "rollback", rb.ID)
 			continue
 		}
 		c.mu.Lock()
@@ -101,6 +120,9 @@ type fenceReader interface {
 // every step is idempotent and the fence is already held by that id.
 func (c *Controller) adopt(ctx context.Context) {
 	for _, s := range c.systems() {
+		if s.runner == nil {
+			continue
+		}
 		fr, ok := s.runner.Fence.(fenceReader)
 		c.mu.Lock()
 		busy := s.inFlight != ""
@@ -169,9 +191,33 @@ func (c *Controller) finished(s *system, rb *rewind.Rollback, err error, d *rewi
 	default:
 		c.opt.Log.Error("ROLLBACK FAILED", "system", s.cfg.Name, "rollback", rb.ID, "err", rb.Error)
 	}
-	if c.opt.Hooks.Done != nil {
-		c.opt.Hooks.Done(rb, err)
+	// A rollback refused because another one holds the system has not
+	// failed: the other one goes on.
+	if rb != nil && rb.State != rewind.RollbackRunning && !errors.Is(err, rewind.ErrRollbackInProgress) {
+		e := rewind.Event{Kind: rewind.EventRollbackEnded, System: rb.System, RollbackID: rb.ID, Rollback: rb,
+			Decision: rb.Decision, Reason: rb.Error, At: c.opt.Now()}
+		if err != nil {
+			e.Reason = err.Error()
+		}
+		c.published(context.Background(), e)
 	}
+}
+
+// published hands e to the controller's listener; an error is logged.
+func (c *Controller) published(ctx context.Context, e rewind.Event) {
+	if c.opt.Events == nil {
+		return
+	}
+	if err := c.opt.Events.Publish(ctx, e); err != nil {
+		c.opt.Log.Error("event not published", "event", e.Kind, "system", e.System, "err", err)
+	}
+}
+
+// cycleEvent is the event of one evaluation cycle; a system turning blind
+// is its own event (analyzer-blind), published by the caller.
+func cycleEvent(system string, cyc decide.Cycle) rewind.Event {
+	return rewind.Event{Kind: rewind.EventEvaluated, System: system, At: cyc.At,
+		Transitions: cyc.Transitions, Decision: cyc.Decision, Blind: cyc.Blind}
 }
 
 // SetPaused pauses or resumes automatic rollback of a system.

@@ -37,7 +37,7 @@ func (c *Controller) Systems() []SystemStatus {
 	var out []SystemStatus
 	for _, s := range c.systems() {
 		c.mu.Lock()
-		st := SystemStatus{Name: s.cfg.Name, Interval: s.cfg.Interval.String(), Mode: s.cfg.Rollback.Mode, Paused: s.paused,
+		st := SystemStatus{Name: s.cfg.Name, Interval: s.cfg.Interval.String(), Mode: string(s.cfg.Rollback.Mode), Paused: s.paused,
 			Blind: s.state.Blind, InFlight: s.inFlight, LastCycle: s.state.LastAt}
 		for _, ts := range s.state.Triggers {
 			st.Triggers = append(st.Triggers, TriggerStatus{Name: ts.Trigger.Name, State: ts.State, Action: ts.Trigger.Action,

@@ -15,24 +15,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	rewind "github.com/rewind-sre/rewind"
-	"github.com/rewind-sre/rewind/controller"
-	"github.com/rewind-sre/rewind/decide"
+	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/demo/router"
 	"github.com/rewind-sre/rewind/demo/service"
-	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
-	"github.com/rewind-sre/rewind/server"
-	"github.com/rewind-sre/rewind/wire"
 )
 
 //go:embed policy.yaml
@@ -207,49 +200,56 @@ func (r *rewindProc) rollback() *rewind.Rollback {
 }
 
 func startRewind(ctx context.Context, pol *policy.Policy, prod *production, o Options, p *printer, res *Result) (*rewindProc, error) {
-	st, err := wire.OpenStore(ctx, filepath.Join(o.Dir, "rewind.db"))
+	st, err := daemon.OpenStore(ctx, filepath.Join(o.Dir, "rewind.db"))
 	if err != nil {
-		return nil, err
-	}
-	reg := prometheus.NewRegistry()
-	metrics := controller.NewMetrics(reg, "demo")
-	outbox, err := wire.Outbox(pol, st, o.Log, reg)
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	evidence := filepath.Join(o.Dir, "evidence")
-	sys := pol.Systems[0]
-	plat := wire.Platform{
-		Route:     router.Drain{Router: prod.router},
-		Undo:      service.Undo{Canary: prod.canary, Baseline: prod.baseline},
-		ScaleDown: service.ScaleDown{Service: prod.canary},
-		Evidence:  service.Evidence{Service: prod.canary, Dir: evidence},
-	}
 	r := &rewindProc{done: make(chan struct{})}
-	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
-		return wire.Runner(sys, st, wire.Options{Source: prod.db, Platform: plat, EvidenceDir: evidence, Poll: 500 * time.Millisecond,
-			Progress: wire.Fanout(p.step(prod), outbox.Progress(pol, wire.Links))})
-	}
 	var once sync.Once
-	hooks := controller.Hooks{
-		Cycle: func(_ string, c decide.Cycle) { p.cycle(c, prod) },
-		Done: func(rb *rewind.Rollback, _ error) {
-			path := wire.PostMortem(st, prod.db, sys, rb, o.Log)
+	show := rewind.PublisherFunc(func(_ context.Context, e rewind.Event) error {
+		switch e.Kind {
+		case rewind.EventEvaluated:
+			p.cycle(e, prod)
+		case rewind.EventAnalyzerBlind:
+			p.printf("BLIND: the metrics cannot be read; Rewind will not roll back blind")
+		case rewind.EventStep:
+			p.step(prod, e.Rollback, *e.Step)
+		case rewind.EventRollbackEnded:
+			path := daemon.PostMortemPath(e.Rollback)
+			if _, err := os.Stat(path); err != nil {
+				path = ""
+			}
 			r.mu.Lock()
-			r.rb, r.postMortem = rb, path
+			r.rb, r.postMortem = e.Rollback, path
 			r.mu.Unlock()
-			p.outcome(rb, path)
+			p.outcome(e.Rollback, path)
 			once.Do(func() { close(r.done) })
-		},
-	}
-	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: o.Log, Hooks: hooks})
+		}
+		return nil
+	})
+	d, err := daemon.New(daemon.Options{
+		Policy: pol, Store: st, EvidenceDir: evidence, Version: "demo", Log: o.Log, Poll: 500 * time.Millisecond,
+		// The demo's production is the platform and the metrics source;
+		// everything else is Rewind as `rewind serve` runs it.
+		Platforms: []daemon.PlatformFunc{func(*policy.System, daemon.Env) (daemon.Platform, error) {
+			return daemon.Platform{Executors: map[rewind.StepName]rewind.Executor{
+				rewind.StepDrain:     router.Drain{Router: prod.router},
+				rewind.StepUndo:      service.Undo{Canary: prod.canary, Baseline: prod.baseline},
+				rewind.StepScaleDown: service.ScaleDown{Service: prod.canary},
+				rewind.StepEvidence:  service.Evidence{Service: prod.canary, Dir: evidence},
+			}}, nil
+		}},
+		Source:    func(policy.Prometheus) (rewind.Source, error) { return prod.db, nil },
+		Events:    []rewind.Publisher{show},
+		OpenReads: true,
+	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	p.mu.Lock()
-	p.systems = ctl.Systems
+	p.systems = d.Controller().Systems
 	p.mu.Unlock()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -257,17 +257,12 @@ func startRewind(ctx context.Context, pol *policy.Policy, prod *production, o Op
 		return nil, err
 	}
 	r.api = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: server.Handler(server.Options{Controller: ctl, Store: st, Gatherer: reg, OpenReads: true}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
 	cctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = outbox.Run(cctx) }()
-	go func() { defer wg.Done(); _ = ctl.Run(cctx) }()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = d.Serve(cctx, ln, "") }()
 	r.stop = func() {
 		cancel()
-		wg.Wait()
-		srv.Close()
+		<-served
 		st.Close()
 	}
 	return r, nil

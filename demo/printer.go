@@ -9,7 +9,6 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
-	"github.com/rewind-sre/rewind/decide"
 )
 
 // printer shows the demo live, one plain line per thing that happens, with
@@ -60,22 +59,19 @@ func paint(s string) string { return painter.Replace(s) }
 // cycle prints each transition at once, and a status line now and then:
 // the traffic split, request rates and every trigger not ok, with the time
 // left on its hold.
-func (p *printer) cycle(c decide.Cycle, prod *production) {
+func (p *printer) cycle(c rewind.Event, prod *production) {
 	for _, t := range c.Transitions {
 		p.printf("%-26s %s → %s%s", t.Trigger, t.From, t.To, values(t.Canary, t.Baseline, t.Reason))
 	}
-	if c.BlindChanged && c.Blind {
-		p.printf("BLIND: the metrics cannot be read; Rewind will not roll back blind")
-	}
-	if len(c.Firing) > 0 && c.Decision != nil {
+	if d := c.Decision; d != nil && len(d.Firing) > 0 {
 		p.mu.Lock()
 		first := !p.decided
 		p.decided = true
 		p.mu.Unlock()
 		if first {
-			p.printf("DECISION: roll back — %s", strings.Join(c.Firing, ", "))
+			p.printf("DECISION: roll back — %s", strings.Join(d.Firing, ", "))
 		} else {
-			p.printf("firing too (the rollback is already under way): %s", strings.Join(c.Firing, ", "))
+			p.printf("firing too (the rollback is already under way): %s", strings.Join(d.Firing, ", "))
 		}
 	}
 	p.mu.Lock()
@@ -132,21 +128,19 @@ func values(c, b *float64, reason string) string {
 }
 
 // step prints each rollback step as it starts and ends.
-func (p *printer) step(prod *production) func(*rewind.Rollback, rewind.StepRecord) {
-	return func(rb *rewind.Rollback, s rewind.StepRecord) {
-		if s.State == rewind.StepRunning {
-			p.printf("rollback %s: %-14s running…", rb.ID, s.Name)
-			return
-		}
-		if s.Name == rewind.StepDrain && s.State == rewind.StepDone {
-			prod.markDrained()
-		}
-		detail := s.Detail
-		if s.Error != "" {
-			detail = s.Error
-		}
-		p.printf("rollback %s: %-14s %-9s %6s  %s", rb.ID, s.Name, s.State, s.Duration().Round(time.Millisecond), detail)
+func (p *printer) step(prod *production, rb *rewind.Rollback, s rewind.StepRecord) {
+	if s.State == rewind.StepRunning {
+		p.printf("rollback %s: %-14s running…", rb.ID, s.Name)
+		return
 	}
+	if s.Name == rewind.StepDrain && s.State == rewind.StepDone {
+		prod.markDrained()
+	}
+	detail := s.Detail
+	if s.Error != "" {
+		detail = s.Error
+	}
+	p.printf("rollback %s: %-14s %-9s %6s  %s", rb.ID, s.Name, s.State, s.Duration().Round(time.Millisecond), detail)
 }
 
 func (p *printer) outcome(rb *rewind.Rollback, postMortem string) {

@@ -7,7 +7,6 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/policy"
-	"github.com/rewind-sre/rewind/report"
 )
 
 // AutomaticRequester is the Requester of rollbacks Rewind decided itself.
@@ -112,24 +111,9 @@ func StepEvents(rb *rewind.Rollback, step rewind.StepRecord) []rewind.EventKind 
 // returns once the notices are recorded, bounded by EnqueueTimeout; a
 // failure is logged and never reaches the rollback.
 func (o *Outbox) Progress(p *policy.Policy, links func(*rewind.Rollback) rewind.Links) func(*rewind.Rollback, rewind.StepRecord) {
+	n := &Notices{Outbox: o, Policy: func() *policy.Policy { return p }, Links: links}
 	return func(rb *rewind.Rollback, step rewind.StepRecord) {
-		kinds := StepEvents(rb, step)
-		if len(kinds) == 0 {
-			return
-		}
-		var thresholds map[string]string
-		if p != nil {
-			if sys := p.System(rb.System); sys != nil {
-				thresholds = report.Thresholds(sys)
-			}
-		}
-		for _, k := range kinds {
-			e := EventOf(k, rb, thresholds, o.now())
-			if links != nil {
-				e.Links = links(rb)
-			}
-			_ = o.Publish(context.Background(), e) // logged by Publish
-		}
+		_ = n.rollback(context.Background(), rb, StepEvents(rb, step)) // logged by Publish
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -62,6 +63,29 @@ type Outbox struct {
 	initOnce sync.Once
 	wake     chan struct{}
 	running  sync.Mutex
+	routing  atomic.Pointer[routing] // set by SetRouting; nil: the fields
+}
+
+// routing is what a policy decides of an outbox: its notifiers and router.
+type routing struct {
+	notifiers map[string]rewind.Notifier
+	router    Router
+}
+
+// SetRouting replaces the notifiers and the router together, as a policy
+// reload does: notices published from now on are routed by router, and
+// every attempt from now on uses notifiers (an attempt under way ends with
+// the notifier it started with). Notices already recorded for a notifier
+// that is no longer configured fail at their next attempt.
+func (o *Outbox) SetRouting(notifiers map[string]rewind.Notifier, router Router) {
+	o.routing.Store(&routing{notifiers: notifiers, router: router})
+}
+
+func (o *Outbox) current() routing {
+	if r := o.routing.Load(); r != nil {
+		return *r
+	}
+	return routing{notifiers: o.Notifiers, router: o.Router}
 }
 
 func (o *Outbox) init() {
@@ -109,11 +133,12 @@ func (o *Outbox) Publish(ctx context.Context, e rewind.Event) error {
 }
 
 func (o *Outbox) route(e rewind.Event) []string {
-	if o.Router != nil {
-		return o.Router.Route(e)
+	r := o.current()
+	if r.router != nil {
+		return r.router.Route(e)
 	}
-	names := make([]string, 0, len(o.Notifiers))
-	for name := range o.Notifiers {
+	names := make([]string, 0, len(r.notifiers))
+	for name := range r.notifiers {
 		names = append(names, name)
 	}
 	slices.Sort(names)
@@ -200,7 +225,7 @@ type attempted struct {
 // ctx (shutdown) is no outcome: n stays as it was, for the next Run.
 func (o *Outbox) attempt(ctx context.Context, n Notice) (Result, bool) {
 	log := o.log().With("notifier", n.Notifier, "event", n.Event.Key(), "attempt", n.Attempts+1)
-	notifier := o.Notifiers[n.Notifier]
+	notifier := o.current().notifiers[n.Notifier]
 	var (
 		retry bool
 		err   error

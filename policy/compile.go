@@ -58,7 +58,7 @@ func (c *compiler) policy(f *fileSpec) *Policy {
 }
 
 func (c *compiler) system(path string, s *systemSpec) *System {
-	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify}
+	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, path: path}
 	if !nameRE.MatchString(s.Name) {
 		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)
 	}
@@ -148,7 +148,7 @@ func (c *compiler) traffic(path string, t *trafficSpec, canarySel string) *Traff
 }
 
 func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel string) Rollback {
-	out := Rollback{Mode: "automatic", Evidence: Evidence{LogTailLines: defaultLogTail}}
+	out := Rollback{Mode: ModeAutomatic, Evidence: Evidence{LogTailLines: defaultLogTail}}
 	out.Verify = Verify{Query: resolve(defaultVerifyQuery, baselineSel), Condition: defaultVerifyCond, For: defaultVerifyFor, Timeout: defaultVerifyWait}
 	out.Drain = Drain{Query: resolve(defaultDrainQuery, canarySel), Below: defaultDrainBelow, Within: defaultDrainWithin}
 	var v verifySpec
@@ -158,9 +158,9 @@ func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel
 		}
 		out.Exec, out.Webhook = c.generic(path, r)
 		if r.Mode != "" {
-			out.Mode = r.Mode
+			out.Mode = Mode(r.Mode)
 		}
-		if !oneOf(out.Mode, "automatic", "notify-only") {
+		if out.Mode != ModeAutomatic && out.Mode != ModeNotifyOnly {
 			c.errf(path+".mode", "must be automatic or notify-only, not %q", r.Mode)
 		}
 		if k := r.Kubernetes; k != nil {

@@ -47,7 +47,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		return nil, c.errs.sorted()
 	}
 	sum := sha256.Sum256(data)
-	p.File, p.Hash = file, hex.EncodeToString(sum[:])[:16]
+	p.File, p.Hash, p.lines = file, hex.EncodeToString(sum[:])[:16], d.lines
 	return p, nil
 }
 
@@ -77,9 +77,13 @@ func (c *compiler) errf(path, format string, args ...any) {
 	c.errs = append(c.errs, FieldError{File: c.file, Line: c.line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (c *compiler) line(path string) int {
+func (c *compiler) line(path string) int { return lineOf(c.lines, path) }
+
+// lineOf is the line of path's value, or of its nearest parent's; 1 when
+// none is known.
+func lineOf(lines map[string]int, path string) int {
 	for p := path; p != ""; p = parent(p) {
-		if l, ok := c.lines[p]; ok {
+		if l, ok := lines[p]; ok {
 			return l
 		}
 	}

@@ -4,6 +4,7 @@
 package policy
 
 import (
+	"fmt"
 	"regexp"
 	"time"
 
@@ -18,6 +19,16 @@ type Policy struct {
 	Hash      string // sha256 of the file's bytes, hex, first 16 characters
 	Systems   []*System
 	Notifiers map[string]Notifier
+
+	lines map[string]int // field path → line, for errors found after loading
+}
+
+// At is an error about the field at path (e.g. "systems[0].rollback"),
+// with the line of its value in the file, as the loader reports errors:
+// checks made after loading (the environment, the platform) use it so
+// that every message has the same form.
+func (p *Policy) At(path, format string, args ...any) FieldError {
+	return FieldError{File: p.File, Line: lineOf(p.lines, path), Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
 // System returns the named system, or nil.
@@ -41,7 +52,11 @@ type System struct {
 	Triggers         []*Trigger
 	Rollback         Rollback
 	Notify           []string
+	path             string // systems[i]
 }
+
+// Path is the system's field path in the policy, e.g. "systems[2]".
+func (s *System) Path() string { return s.path }
 
 // MaxFor is the longest hold time of the system's triggers.
 func (s *System) MaxFor() time.Duration {
@@ -201,9 +216,21 @@ func (t *Trigger) queries() []string {
 	}
 }
 
+// Mode says whether a system's decided rollbacks are carried out.
+type Mode string
+
+const (
+	// ModeAutomatic: a decided rollback runs the plan.
+	ModeAutomatic Mode = "automatic"
+	// ModeNotifyOnly: a decided rollback is announced and logged, nothing
+	// is changed; no executor is needed (an operator's rollback uses the
+	// executors when some are configured).
+	ModeNotifyOnly Mode = "notify-only"
+)
+
 // Rollback is what to do once a rollback is decided.
 type Rollback struct {
-	Mode       string // automatic | notify-only
+	Mode       Mode
 	Kubernetes *Kubernetes
 	Istio      *Istio
 	Drain      Drain

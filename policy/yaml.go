@@ -38,6 +38,9 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Sorted orders the errors by line (stable).
+func (es Errors) Sorted() Errors { return es.sorted() }
+
 func (es Errors) sorted() Errors {
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es

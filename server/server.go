@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,12 +23,6 @@ import (
 	"github.com/rewind-sre/rewind/plan"
 )
 
-// Checker names a dependency and checks it; an error means it is down.
-type Checker struct {
-	Name  string
-	Check func(ctx context.Context) error
-}
-
 // Options configure the handler.
 type Options struct {
 	Controller *controller.Controller
@@ -37,9 +30,13 @@ type Options struct {
 	Gatherer   prometheus.Gatherer
 	Token      []byte // required for mutating calls; empty: mutating calls are refused
 	OpenReads  bool   // read-only API calls without a token
-	Checks     []Checker
-	Audit      *slog.Logger
-	Alerts     http.Handler // POST /api/v1/alertmanager; nil: 404
+	// Ready names what is down, each with why; empty: ready. Nil: always ready.
+	Ready  func(ctx context.Context) map[string]string
+	Audit  *slog.Logger
+	Alerts http.Handler // POST /api/v1/alertmanager; nil: 404
+	// Mount adds handlers by ServeMux pattern beside the API (a UI at "/");
+	// the API's own, more specific routes win.
+	Mount map[string]http.Handler
 }
 
 type server struct {
@@ -65,6 +62,9 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/systems/{name}/resume", s.write(s.pause(false)))
 	if opt.Alerts != nil {
 		mux.Handle("POST /api/v1/alertmanager", opt.Alerts)
+	}
+	for pattern, h := range opt.Mount {
+		mux.Handle(pattern, h)
 	}
 	return mux
 }
@@ -107,13 +107,9 @@ func unauthorized(w http.ResponseWriter) {
 }
 
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	down := map[string]string{}
-	for _, c := range s.opt.Checks {
-		if err := c.Check(ctx); err != nil {
-			down[c.Name] = err.Error()
-		}
+	var down map[string]string
+	if s.opt.Ready != nil {
+		down = s.opt.Ready(r.Context())
 	}
 	if len(down) > 0 {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "down": down})
@@ -190,6 +186,8 @@ func (s *server) requestRollback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, controller.ErrBusy):
 		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "id": id})
+	case errors.Is(err, controller.ErrNoExecutor):
+		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
