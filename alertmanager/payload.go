@@ -54,8 +54,8 @@ var ErrMalformed = errors.New("malformed Alertmanager payload")
 // optional ones may be missing. An alert without a status takes the
 // message's; one without a fingerprint gets Alertmanager's (the hash of its
 // label set). It refuses, with an error wrapping ErrMalformed that says
-// why, anything that is not one JSON object, a version other than 4, a
-// missing alerts array, and an alert without labels, with an empty label
+// why, anything that is not one JSON object, a missing version or one
+// other than 4, a missing alerts array, and an alert without labels, with an empty label
 // name, without startsAt or with an unknown status. A decoded Message
 // passes Valid.
 func Decode(data []byte) (*Message, error) {
@@ -67,8 +67,8 @@ func Decode(data []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	m := w.Message
-	if m.Version != "" && m.Version != Version {
-		return nil, fmt.Errorf("%w: version %q, want %q", ErrMalformed, m.Version, Version)
+	if err := checkVersion(m.Version); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if w.Alerts == nil {
 		return nil, fmt.Errorf("%w: no alerts array", ErrMalformed)
@@ -119,8 +119,8 @@ func decodeAlert(raw json.RawMessage, status string, a *Alert) error {
 
 // Valid reports why m is not a payload Decode returns, or nil.
 func (m *Message) Valid() error {
-	if m.Version != "" && m.Version != Version {
-		return fmt.Errorf("version %q", m.Version)
+	if err := checkVersion(m.Version); err != nil {
+		return err
 	}
 	if m.Alerts == nil {
 		return errors.New("no alerts array")
@@ -134,6 +134,18 @@ func (m *Message) Valid() error {
 		}
 	}
 	return nil
+}
+
+// checkVersion accepts payload version 4 only: a payload without a
+// version is not Alertmanager's.
+func checkVersion(v string) error {
+	switch v {
+	case Version:
+		return nil
+	case "":
+		return fmt.Errorf("no version (Alertmanager sends %q)", Version)
+	}
+	return fmt.Errorf("version %q, want %q", v, Version)
 }
 
 func (a *Alert) valid() error {

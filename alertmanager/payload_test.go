@@ -33,7 +33,7 @@ func TestDecodeAlertmanagerPayload(t *testing.T) {
 }
 
 func TestDecodeLenient(t *testing.T) {
-	m, err := Decode([]byte(`{"status":"resolved","extra":{"x":[1,2]},"alerts":[
+	m, err := Decode([]byte(`{"version":"4","status":"resolved","extra":{"x":[1,2]},"alerts":[
 		{"labels":{"alertname":"A"},"startsAt":"2026-01-02T03:04:05.123456789+01:00","unknown":true},
 		{"status":"firing","labels":{"alertname":"B","x":null},"startsAt":"2026-01-02T03:04:05Z","annotations":null}]}`))
 	if err != nil {
@@ -49,7 +49,7 @@ func TestDecodeLenient(t *testing.T) {
 	if err := m.Valid(); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := Decode([]byte(`{"alerts":[]}`)); err != nil || len(m.Alerts) != 0 {
+	if m, err := Decode([]byte(`{"version":"4","alerts":[]}`)); err != nil || len(m.Alerts) != 0 {
 		t.Fatalf("an empty alerts array: %v %v", m, err)
 	}
 }
@@ -60,21 +60,23 @@ func TestDecodeRefusesMalformed(t *testing.T) {
 		{``, "unexpected end of JSON input"},
 		{`not json`, "invalid character"},
 		{`[]`, "cannot unmarshal array"},
-		{`null`, "no alerts array"},
+		{`null`, "no version"},
 		{`{"version":"4"}`, "no alerts array"},
-		{`{"alerts":null}`, "no alerts array"},
-		{`{"alerts":{}}`, "cannot unmarshal object"},
+		{`{"version":"4","alerts":null}`, "no alerts array"},
+		{`{"version":"4","alerts":{}}`, "cannot unmarshal object"},
 		{`{"version":"3","alerts":[]}`, `version "3"`},
-		{`{"alerts":[{` + ok + `}]} trailing`, "invalid character"},
-		{`{"alerts":[{"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "alerts[0]: no labels"},
-		{`{"alerts":[{` + ok + `},{"labels":{},"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "alerts[1]: no labels"},
-		{`{"alerts":[{"labels":{"":"x"},"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "empty name"},
-		{`{"alerts":[{"labels":{"a":"b"},"status":"firing"}]}`, "no startsAt"},
-		{`{"alerts":[{"labels":{"a":"b"},"status":"firing","startsAt":"yesterday"}]}`, "cannot parse"},
-		{`{"alerts":[{"labels":{"a":"b"},"status":"firing","startsAt":"2026-01-02T03:04:05Z","endsAt":12}]}`, "endsAt"},
-		{`{"alerts":[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z"}]}`, `status ""`},
-		{`{"alerts":[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z","status":"pending"}]}`, `status "pending"`},
-		{`{"alerts":[{"labels":{"a":1},"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "cannot unmarshal number"},
+		{`{"alerts":[]}`, `no version`},
+		{`{"version":4,"alerts":[]}`, `cannot unmarshal number`},
+		{`{"version":"4","alerts":[{` + ok + `}]} trailing`, "invalid character"},
+		{`{"version":"4","alerts":[{"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "alerts[0]: no labels"},
+		{`{"version":"4","alerts":[{` + ok + `},{"labels":{},"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "alerts[1]: no labels"},
+		{`{"version":"4","alerts":[{"labels":{"":"x"},"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "empty name"},
+		{`{"version":"4","alerts":[{"labels":{"a":"b"},"status":"firing"}]}`, "no startsAt"},
+		{`{"version":"4","alerts":[{"labels":{"a":"b"},"status":"firing","startsAt":"yesterday"}]}`, "cannot parse"},
+		{`{"version":"4","alerts":[{"labels":{"a":"b"},"status":"firing","startsAt":"2026-01-02T03:04:05Z","endsAt":12}]}`, "endsAt"},
+		{`{"version":"4","alerts":[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z"}]}`, `status ""`},
+		{`{"version":"4","alerts":[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z","status":"pending"}]}`, `status "pending"`},
+		{`{"version":"4","alerts":[{"labels":{"a":1},"startsAt":"2026-01-02T03:04:05Z","status":"firing"}]}`, "cannot unmarshal number"},
 	} {
 		m, err := Decode([]byte(c.body))
 		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.why) {
@@ -90,7 +92,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(data)
 	}
 	for _, s := range []string{
-		`{"alerts":[]}`, `null`, `{"alerts":[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z"}],"status":"firing"}`,
+		`{"version":"4","alerts":[]}`, `null`, `{"version":"4","alerts":[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z"}],"status":"firing"}`,
 		`{"version":"4","alerts":[{"labels":{"alertname":"x","rewind_system":"s"},"status":"resolved","startsAt":"2026-01-02T03:04:05Z","fingerprint":""}]}`,
 	} {
 		f.Add([]byte(s))

@@ -18,20 +18,18 @@ package alertmanager
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/internal/bearer"
 )
 
 // MaxBodySize bounds a webhook request's body.
@@ -69,10 +67,10 @@ type Options struct {
 
 // Receiver is the webhook's http.Handler.
 type Receiver struct {
-	opt       Options
-	tokenHash [32]byte
-	received  *prometheus.CounterVec
-	seen      *seen
+	opt      Options
+	token    bearer.Token
+	received *prometheus.CounterVec
+	seen     *seen
 }
 
 // New returns the receiver; it registers its metric on opt.Registerer.
@@ -87,8 +85,8 @@ func New(opt Options) *Receiver {
 		opt.Now = time.Now
 	}
 	rc := &Receiver{
-		opt:       opt,
-		tokenHash: sha256.Sum256(opt.Token),
+		opt:   opt,
+		token: bearer.New(opt.Token),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_alerts_received_total",
 			Help: "Alerts received from Alertmanager, by alert status (firing, resolved) and result (rollback, duplicate, busy, ignored, noted, not-leader, failed).",
@@ -159,15 +157,8 @@ func (rc *Receiver) tooLarge(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusRequestEntityTooLarge, "the body exceeds 1 MiB")
 }
 
-// authorized compares the bearer token in constant time.
-func (rc *Receiver) authorized(r *http.Request) bool {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || len(rc.opt.Token) == 0 {
-		return false
-	}
-	h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(h[:], rc.tokenHash[:]) == 1
-}
+// authorized checks the API's bearer token, as every API call does.
+func (rc *Receiver) authorized(r *http.Request) bool { return rc.token.Allows(r) }
 
 func (rc *Receiver) log(o Outcome) {
 	attrs := []any{"alertname", o.Alert, "fingerprint", o.Fingerprint, "status", o.Status, "result", o.Result}

@@ -160,8 +160,9 @@ func TestRefusedRequests(t *testing.T) {
 		{huge, http.StatusRequestEntityTooLarge, "1 MiB"},
 		{`{"alerts":`, http.StatusBadRequest, "unexpected end of JSON input"},
 		{`{"version":"4","status":"firing"}`, http.StatusBadRequest, "no alerts array"},
-		{`{"alerts":[{"status":"firing","startsAt":"2026-01-02T03:04:05Z"}]}`, http.StatusBadRequest, "alerts[0]: no labels"},
-		{`{"alerts":[{"status":"firing","labels":{"a":"b"},"startsAt":"noon"}]}`, http.StatusBadRequest, "alerts[0]: startsAt"},
+		{`{"status":"firing","alerts":[]}`, http.StatusBadRequest, "no version"},
+		{`{"version":"4","alerts":[{"status":"firing","startsAt":"2026-01-02T03:04:05Z"}]}`, http.StatusBadRequest, "alerts[0]: no labels"},
+		{`{"version":"4","alerts":[{"status":"firing","labels":{"a":"b"},"startsAt":"noon"}]}`, http.StatusBadRequest, "alerts[0]: startsAt"},
 	} {
 		code, _, out := post(t, rc, "Bearer "+token, c.body)
 		if code != c.want || !strings.Contains(out, c.why) {

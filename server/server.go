@@ -6,8 +6,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/internal/bearer"
 	"github.com/rewind-sre/rewind/plan"
 )
 
@@ -40,8 +39,8 @@ type Options struct {
 }
 
 type server struct {
-	opt       Options
-	tokenHash [32]byte
+	opt   Options
+	token bearer.Token
 }
 
 // Handler returns the HTTP handler.
@@ -49,7 +48,7 @@ func Handler(opt Options) http.Handler {
 	if opt.Audit == nil {
 		opt.Audit = slog.New(slog.DiscardHandler)
 	}
-	s := &server{opt: opt, tokenHash: sha256.Sum256(opt.Token)}
+	s := &server{opt: opt, token: bearer.New(opt.Token)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -69,15 +68,9 @@ func Handler(opt Options) http.Handler {
 	return mux
 }
 
-// authorized compares the bearer token in constant time.
-func (s *server) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || len(s.opt.Token) == 0 {
-		return false
-	}
-	h := sha256.Sum256([]byte(tok))
-	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
-}
+// authorized checks the bearer token (internal/bearer: the same rule as
+// the Alertmanager receiver's).
+func (s *server) authorized(r *http.Request) bool { return s.token.Allows(r) }
 
 func (s *server) read(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
