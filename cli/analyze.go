@@ -30,6 +30,9 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := needEnvironment(env, pol, policy.Scope{Metrics: true}); err != nil {
+		return err
+	}
 	now := env.Now().UTC().Truncate(time.Second)
 	rep := &backtest.Report{To: now}
 	for _, sys := range pol.Systems {
@@ -102,6 +105,9 @@ func runBacktest(ctx context.Context, env *Env, args []string) error {
 		}
 		src = db
 	} else {
+		if err := needEnvironment(env, pol, policy.Scope{Metrics: true}); err != nil {
+			return err
+		}
 		var cfg policy.Prometheus
 		if s := pol.System(*system); s != nil {
 			cfg = s.Prometheus

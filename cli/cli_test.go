@@ -134,3 +134,73 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateIsServesCheck: every policy serve (or analyze) refuses,
+// validate refuses too, with the same lines (file:line: path: message);
+// what serve only warns about (a missing secret file) validate reports
+// unless --static.
+func TestValidateIsServesCheck(t *testing.T) {
+	base := func(prom, rollback, notify string) string {
+		return `apiVersion: rewind/v1
+kind: Policy
+systems:
+  - name: web
+    prometheus: { url: '` + prom + `' }
+    canary:   { selector: 'version="canary"' }
+    baseline: { selector: 'version="baseline"' }
+    triggers:
+      - { name: down, expr: 'up{ {{selector}} } == 0' }
+    rollback:
+` + rollback + notify
+	}
+	dir := t.TempDir()
+	store := filepath.Join(dir, "r.db")
+	for _, c := range []struct {
+		name, policy, want string
+	}{
+		{"credentials in the URL", base("http://u:p@prometheus:9090", "      mode: notify-only\n", ""),
+			":5: systems[0].prometheus.url: must not contain credentials (user:password@); use basicAuth or bearerTokenFile"},
+		{"automatic without an executor", base("http://prometheus:9090", "      mode: automatic\n", ""),
+			":11: systems[0].rollback: mode automatic needs an executor"},
+		{"interval too short", strings.Replace(base("http://prometheus:9090", "      mode: notify-only\n", ""), "  - name: web\n", "  - name: web\n    interval: 1ms\n", 1),
+			":5: systems[0].interval: must be at least 1s (got 1ms)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := writeFile(t, "p.yaml", c.policy)
+			code, _, verr := runCLI(t, "validate", "--policy", p)
+			if code != 1 || !strings.Contains(verr, p+c.want) {
+				t.Fatalf("validate: exit %d\n%s\nwant %s%s", code, verr, p, c.want)
+			}
+			code, _, serr := runCLI(t, "serve", "--policy", p, "--listen", "127.0.0.1:0", "--store", store)
+			if code != 1 || !strings.Contains(serr, p+c.want) {
+				t.Fatalf("serve: exit %d\n%s", code, serr)
+			}
+		})
+	}
+
+	// A secret file this machine lacks: validate says so (not with
+	// --static); serve starts anyway and shows it in /readyz.
+	secret := filepath.Join(dir, "slack-url")
+	p := writeFile(t, "p.yaml", base("http://127.0.0.1:1", "      mode: notify-only\n", `    notify: [chat]
+notifiers:
+  chat: { slack: { webhookURLFile: `+secret+` } }
+`))
+	want := p + ":14: notifiers.chat.slack.webhookURLFile: reading the secret file: open " + secret + ": no such file or directory"
+	if code, _, verr := runCLI(t, "validate", "--policy", p); code != 1 || !strings.Contains(verr, want) {
+		t.Fatalf("validate with a missing secret: exit %d\n%s\nwant %s", code, verr, want)
+	}
+	if code, out, verr := runCLI(t, "validate", "--policy", p, "--static"); code != 0 {
+		t.Fatalf("validate --static: exit %d\n%s%s", code, out, verr)
+	}
+	url, logs := startServe(t, "--policy", p, "--listen", "127.0.0.1:0", "--store", store, "--open-reads")
+	if code, body := call(t, "GET", url+"/readyz", "", ""); code != 503 || !strings.Contains(body, "policy files and variables") || !strings.Contains(body, "webhookURLFile") {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	if !strings.Contains(logs.String(), "notifiers.chat.slack.webhookURLFile") {
+		t.Fatalf("serve must log what the machine lacks:\n%s", logs)
+	}
+	os.WriteFile(secret, []byte("https://hooks.slack.invalid/x\n"), 0o600)
+	if code, _, verr := runCLI(t, "validate", "--policy", p); code != 0 {
+		t.Fatalf("validate with the secret present: exit %d\n%s", code, verr)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/plan"
+	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/store/sqlite"
 )
 
@@ -47,6 +48,9 @@ func runRollback(ctx context.Context, env *Env, args []string) error {
 	if pol.System(*system) == nil {
 		return fmt.Errorf("no system named %q in %s", *system, pol.File)
 	}
+	// An operator's rollback goes as far as it can: what this machine
+	// lacks is said, the steps that need it fail.
+	warnEnvironment(env, pol, policy.Everything)
 	var st daemon.Store
 	if *dry {
 		// A dry run writes nothing: not even the store (a scratch one).

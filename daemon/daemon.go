@@ -161,6 +161,7 @@ func New(opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.warnEnvironment(opt.Policy)
 	d.next = g
 	d.ctl, err = controller.New(controller.Options{Policy: opt.Policy, Store: opt.Store, Build: d.buildFor,
 		Metrics: d.metrics, Events: &d.events, Log: d.log, Now: opt.Now})
@@ -185,6 +186,7 @@ func (d *Daemon) Apply(pol *policy.Policy) error {
 	if err != nil {
 		return err
 	}
+	d.warnEnvironment(pol)
 	d.next = g
 	err = d.ctl.Reload(pol)
 	d.next = nil
@@ -193,6 +195,15 @@ func (d *Daemon) Apply(pol *policy.Policy) error {
 	}
 	d.install(g)
 	return nil
+}
+
+// warnEnvironment logs what the policy names but this machine lacks (a
+// secret file, a variable): the daemon runs without it, the parts that
+// need it fail until it appears, and /readyz says so.
+func (d *Daemon) warnEnvironment(pol *policy.Policy) {
+	for _, e := range pol.CheckEnvironment(policy.Everything) {
+		d.log.Warn("the policy names what this machine lacks", "problem", e.Error())
+	}
 }
 
 // install makes g the generation in force.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -95,6 +96,12 @@ func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
 	for _, k := range endpoints {
 		g.checks = append(g.checks, *sources[k])
 	}
+	g.checks = append(g.checks, check{name: "policy files and variables", run: func(context.Context) error {
+		if errs := pol.CheckEnvironment(policy.Everything); len(errs) > 0 {
+			return errs
+		}
+		return nil
+	}})
 	for _, path := range slices.Sorted(maps.Keys(kubes)) {
 		k := kubes[path]
 		g.checks = append(g.checks, check{name: k.Name(), systems: kubeSystems(pol, path), run: k.Check})
@@ -112,22 +119,11 @@ func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
 // around its platform.
 func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*built, error) {
 	b := &built{sys: sys, source: src}
-	parts := make([]Platform, 0, len(d.opt.Platforms))
-	for _, f := range d.opt.Platforms {
-		p, err := f(sys, env)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, p)
-	}
-	plat, err := merge(parts)
+	plat, err := platformOf(sys, d.opt.Platforms, env)
 	if err != nil {
 		return nil, err
 	}
 	if plat.empty() {
-		if sys.Rollback.Mode == policy.ModeAutomatic {
-			return nil, errors.New("mode automatic needs an executor: configure kubernetes, istio, exec or webhook, or set mode: notify-only")
-		}
 		return b, nil // notify-only: nothing to change, no runner
 	}
 	rb := sys.Rollback
@@ -144,6 +140,54 @@ func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*b
 	b.runner = &plan.Runner{Store: d.opt.Store, Fence: plat.Fence, Executors: ex, Timeouts: timeouts, Now: d.opt.Now,
 		Progress: d.progress}
 	return b, nil
+}
+
+// platformOf merges the parts of a system's platform. A system whose
+// rollbacks are automatic needs an executor; a notify-only one does not.
+func platformOf(sys *policy.System, platforms []PlatformFunc, env Env) (Platform, error) {
+	parts := make([]Platform, 0, len(platforms))
+	for _, f := range platforms {
+		p, err := f(sys, env)
+		if err != nil {
+			return Platform{}, err
+		}
+		parts = append(parts, p)
+	}
+	plat, err := merge(parts)
+	if err != nil {
+		return Platform{}, err
+	}
+	if plat.empty() && sys.Rollback.Mode == policy.ModeAutomatic {
+		return Platform{}, errors.New("mode automatic needs an executor: configure kubernetes, istio, exec or webhook, or set mode: notify-only")
+	}
+	return plat, nil
+}
+
+// Check is the one validation of a policy beyond loading it, as every
+// command runs it: the platform of each system (with platforms, default
+// PolicyPlatform: an automatic system needs an executor) and, in scope,
+// the files and variables the policy names on this machine
+// (policy.CheckEnvironment). Nothing is contacted.
+func Check(pol *policy.Policy, scope policy.Scope, platforms ...PlatformFunc) policy.Errors {
+	if len(platforms) == 0 {
+		platforms = []PlatformFunc{PolicyPlatform}
+	}
+	kubes := map[string]*Kube{}
+	env := Env{Now: time.Now, Log: slog.New(slog.DiscardHandler), EvidenceDir: DefaultEvidenceDir(),
+		Kube: func(path string) *Kube {
+			if kubes[path] == nil {
+				kubes[path] = newKube(path, time.Now)
+			}
+			return kubes[path]
+		}}
+	var errs policy.Errors
+	for _, sys := range pol.Systems {
+		if _, err := platformOf(sys, platforms, env); err != nil {
+			errs = append(errs, pol.At(sys.Path()+".rollback", "%v", err))
+		}
+	}
+	errs = append(errs, pol.CheckEnvironment(scope)...)
+	return errs.Sorted()
 }
 
 // evidenceDir is where a system's bundles go: Options.EvidenceDir, else

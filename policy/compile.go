@@ -23,6 +23,13 @@ const (
 	defaultDrainWithin = time.Minute
 )
 
+// MinInterval is the shortest evaluation interval: a cycle's queries,
+// their timeout and the scrape behind them take about that long.
+const MinInterval = time.Second
+
+// MinTimeout is the shortest Prometheus query timeout.
+const MinTimeout = time.Millisecond
+
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 
 func (c *compiler) policy(f *fileSpec) *Policy {
@@ -64,8 +71,8 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 	}
 	if s.Interval != nil {
 		sys.Interval = time.Duration(*s.Interval)
-		if sys.Interval <= 0 {
-			c.errf(path+".interval", "must be positive")
+		if sys.Interval < MinInterval {
+			c.errf(path+".interval", "must be at least %s (got %s): each cycle queries the metrics source", Duration(MinInterval), *s.Interval)
 		}
 	}
 	sys.Prometheus = c.prometheus(path+".prometheus", s.Prometheus)
@@ -109,15 +116,13 @@ func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {
 		return out // backtest --data and --prometheus need none
 	}
 	out.URL, out.BearerTokenFile, out.CAFile, out.InsecureSkipVerify = p.URL, p.BearerTokenFile, p.CAFile, p.InsecureSkipVerify
-	if p.URL == "" {
-		c.errf(path+".url", "required")
-	} else if !regexp.MustCompile(`^https?://[^\s]+$`).MatchString(p.URL) {
-		c.errf(path+".url", "must be an http:// or https:// URL")
+	if err := checkURL(p.URL, urlBase, "use basicAuth or bearerTokenFile"); err != nil {
+		c.errf(path+".url", "%v", err)
 	}
 	if p.Timeout != nil {
 		out.Timeout = time.Duration(*p.Timeout)
-		if out.Timeout <= 0 {
-			c.errf(path+".timeout", "must be positive")
+		if out.Timeout < MinTimeout {
+			c.errf(path+".timeout", "must be at least %s", Duration(MinTimeout))
 		}
 	}
 	if p.BasicAuth != nil {
@@ -234,6 +239,11 @@ func (c *compiler) notifier(path, name string, n notifierSpec) Notifier {
 	if p := n.PagerDuty; p != nil {
 		count++
 		out.PagerDuty = &PagerDuty{RoutingKey: secret(path+".pagerduty", p.RoutingKeyFile, p.RoutingKeyEnv), URL: p.URL}
+		if p.URL != "" {
+			if err := checkURL(p.URL, urlEndpoint, "the routing key comes from routingKeyFile or routingKeyEnv"); err != nil {
+				c.errf(path+".pagerduty.url", "%v", err)
+			}
+		}
 	}
 	if e := n.Email; e != nil {
 		count++
@@ -243,6 +253,8 @@ func (c *compiler) notifier(path, name string, n notifierSpec) Notifier {
 		}
 		if e.SMTP == "" || e.From == "" || len(e.To) == 0 {
 			c.errf(path+".email", "needs smtp (host:port), from and to")
+		} else if err := checkHostPort(e.SMTP); err != nil {
+			c.errf(path+".email.smtp", "%v", err)
 		}
 	}
 	if w := n.Webhook; w != nil {
@@ -251,8 +263,8 @@ func (c *compiler) notifier(path, name string, n notifierSpec) Notifier {
 		if w.SecretFile != "" || w.SecretEnv != "" {
 			out.Webhook.Secret = secret(path+".webhook", w.SecretFile, w.SecretEnv)
 		}
-		if w.URL == "" {
-			c.errf(path+".webhook.url", "required")
+		if err := checkURL(w.URL, urlEndpoint, "sign with secretFile or secretEnv"); err != nil {
+			c.errf(path+".webhook.url", "%v", err)
 		}
 	}
 	if count != 1 {
@@ -316,8 +328,8 @@ func (c *compiler) generic(path string, r *rollbackSpec) (map[string]Exec, map[s
 		if h.SecretFile != "" && h.SecretEnv != "" {
 			c.errf(p, "give exactly one of secretFile and secretEnv")
 		}
-		if !regexp.MustCompile(`^https?://[^\s]+$`).MatchString(h.URL) {
-			c.errf(p+".url", "must be an http:// or https:// URL")
+		if err := checkURL(h.URL, urlEndpoint, "sign with secretFile or secretEnv"); err != nil {
+			c.errf(p+".url", "%v", err)
 		}
 		if h.Timeout != nil {
 			w.Timeout = time.Duration(*h.Timeout)

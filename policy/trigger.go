@@ -205,8 +205,8 @@ func (c *compiler) probeForm(path string, s *triggerSpec, t *Trigger) {
 	}
 	p := &Probe{URL: ps.URL, ExpectStatus: ps.ExpectStatus, Timeout: 5 * time.Second}
 	t.Probe = p
-	if !regexp.MustCompile(`^https?://[^\s]+$`).MatchString(ps.URL) {
-		c.errf(pp+".url", "must be an http:// or https:// URL")
+	if err := checkURL(ps.URL, urlEndpoint, "a probe sends no credentials"); err != nil {
+		c.errf(pp+".url", "%v", err)
 	}
 	for i, code := range ps.ExpectStatus {
 		if code < 100 || code > 599 {

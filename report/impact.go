@@ -114,6 +114,11 @@ func EstimateImpact(ctx context.Context, src rewind.Source, sys *policy.System, 
 		im.CanaryRate = q("canary request rate", t.Query)
 		im.BaselineRate = q("baseline request rate", swapSelector(t.Query, sys))
 		im.CanaryFirstSeen, im.FirstSeenBefore = firstSeen(ctx, src, sys, t.Query, at, &errs)
+		// A violating sample is canary data: the canary was seen by then,
+		// whatever the resolution of the traffic query.
+		if rb.Decision != nil && !im.CanaryFirstSeen.IsZero() && im.CanaryFirstSeen.After(im.From) {
+			im.CanaryFirstSeen = im.From
+		}
 	} else {
 		im.Notes = append(im.Notes, "request rates: the policy has no traffic query")
 	}
@@ -219,7 +224,9 @@ func recordedErrorRate(d *rewind.Decision) *float64 {
 	return nil
 }
 
-// firstSeen finds the first canary traffic in the lookback before at.
+// firstSeen finds the first canary traffic in the lookback before at: a
+// coarse pass (steps of at least a minute) over the lookback, then a pass
+// at the system's interval over the coarse step before the first hit.
 func firstSeen(ctx context.Context, src rewind.Source, sys *policy.System, query string, at time.Time, errs *[]error) (time.Time, bool) {
 	rs, ok := src.(rewind.RangeSource)
 	if !ok {
@@ -227,10 +234,25 @@ func firstSeen(ctx context.Context, src rewind.Source, sys *policy.System, query
 	}
 	step := max(sys.Interval, time.Minute)
 	start := at.Add(-FirstSeenLookback)
-	m, err := rs.QueryRange(ctx, query, start, at, step)
+	first, err := firstPositive(ctx, rs, query, start, at, step)
+	if err == nil && !first.IsZero() && first.After(start) && sys.Interval > 0 && sys.Interval < step {
+		var fine time.Time
+		if fine, err = firstPositive(ctx, rs, query, first.Add(-step), first, sys.Interval); !fine.IsZero() {
+			first = fine
+		}
+	}
 	if err != nil {
 		*errs = append(*errs, fmt.Errorf("canary first seen: %w", err))
 		return time.Time{}, false
+	}
+	return first, !first.IsZero() && !first.After(start)
+}
+
+// firstPositive is the earliest point above zero of query over [from, to].
+func firstPositive(ctx context.Context, rs rewind.RangeSource, query string, from, to time.Time, step time.Duration) (time.Time, error) {
+	m, err := rs.QueryRange(ctx, query, from, to, step)
+	if err != nil {
+		return time.Time{}, err
 	}
 	var first time.Time
 	for _, s := range m {
@@ -241,5 +263,5 @@ func firstSeen(ctx context.Context, src rewind.Source, sys *policy.System, query
 			}
 		}
 	}
-	return first, !first.IsZero() && !first.After(start)
+	return first, nil
 }

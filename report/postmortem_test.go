@@ -141,7 +141,10 @@ systems:
 // metrics loads the incident into the in-process Prometheus engine: the
 // baseline at 28.5 req/s with 0.8% errors all along, the canary from two
 // hours before the decision at 1.5 req/s with 2.5% errors.
-func metrics(t *testing.T) *embedded.DB {
+func metrics(t *testing.T) *embedded.DB { return metricsFrom(t, t0.Add(-2*time.Hour)) }
+
+// metricsFrom is metrics with the canary starting at canaryStart.
+func metricsFrom(t *testing.T, canaryStart time.Time) *embedded.DB {
 	db, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +157,7 @@ func metrics(t *testing.T) *embedded.DB {
 		bOK, bErr = bOK+28.5*0.992*15, bErr+28.5*0.008*15
 		must(t, app.Append(map[string]string{"__name__": "http_requests_total", "version": "baseline", "status": "200"}, at, bOK))
 		must(t, app.Append(map[string]string{"__name__": "http_requests_total", "version": "baseline", "status": "500"}, at, bErr))
-		if at.Before(t0.Add(-2 * time.Hour)) {
+		if at.Before(canaryStart) {
 			continue
 		}
 		cOK, cErr = cOK+1.5*0.975*15, cErr+1.5*0.025*15
@@ -265,5 +268,30 @@ func TestDraftPostMortem(t *testing.T) {
 	}
 	if b, err := os.ReadFile(path); err != nil || !strings.Contains(string(b), "First violating sample: error-rate-high") {
 		t.Errorf("%s: %v", path, err)
+	}
+}
+
+// TestCanaryFirstSeenBeforeFirstViolation: a canary that started less than
+// a coarse step before its first violating sample is shown first seen no
+// later than that sample, in the timeline too.
+func TestCanaryFirstSeenBeforeFirstViolation(t *testing.T) {
+	p, err := policy.Parse("p.yaml", []byte(impactPolicy))
+	must(t, err)
+	rb, journal := recorded(t)
+	first := t0.Add(-5*time.Minute - 40*time.Second)
+	for i := range rb.Decision.Triggers {
+		if rb.Decision.Triggers[i].State == rewind.StateFiring {
+			rb.Decision.Triggers[i].ActiveAt = first
+		}
+	}
+	im, err := report.EstimateImpact(t.Context(), metricsFrom(t, first.Add(-20*time.Second)), p.System("checkout"), rb)
+	must(t, err)
+	if im.CanaryFirstSeen.IsZero() || im.CanaryFirstSeen.After(first) || im.CanaryFirstSeen.Before(first.Add(-20*time.Second)) {
+		t.Fatalf("canary first seen %s; first violating sample %s, canary started %s", im.CanaryFirstSeen, first, first.Add(-20*time.Second))
+	}
+	md := report.PostMortem(rb, journal, im)
+	seen, violation := strings.Index(md, "Canary first seen"), strings.Index(md, "First violating sample")
+	if seen < 0 || violation < 0 || seen > violation {
+		t.Fatalf("the timeline must show the canary first seen before its first violating sample:\n%s", md)
 	}
 }

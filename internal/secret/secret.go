@@ -8,41 +8,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/rewind-sre/rewind/policy"
 )
 
 // Read returns the secret s names: the content of a file without its
-// surrounding white space, or an environment variable. It is read on every
-// call, so that a rotated secret takes effect without a restart. Errors name
-// the file or the variable, never the value.
-func Read(s policy.Secret) (string, error) {
-	switch {
-	case s.File != "":
-		b, err := os.ReadFile(s.File)
-		if err != nil {
-			return "", fmt.Errorf("reading the secret file: %w", err)
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("the secret file %s is empty", s.File)
-		}
-		return v, nil
-	case s.Env != "":
-		v := strings.TrimSpace(os.Getenv(s.Env))
-		if v == "" {
-			return "", fmt.Errorf("the environment variable %s that holds the secret is empty or unset", s.Env)
-		}
-		return v, nil
-	}
-	return "", errors.New("no secret configured (give a file or an environment variable)")
-}
+// surrounding white space, or an environment variable (policy.Secret.Read:
+// the one rule). It is read on every call, so that a rotated secret takes
+// effect without a restart. Errors name the file or the variable, never the
+// value.
+func Read(s policy.Secret) (string, error) { return s.Read() }
 
 // Configured reports whether s names a file or a variable.
-func Configured(s policy.Secret) bool { return s.File != "" || s.Env != "" }
+func Configured(s policy.Secret) bool { return s.Configured() }
 
 // Mask is what a redacted secret reads as.
 const Mask = "[redacted]"
