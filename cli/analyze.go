@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/backtest"
 	"github.com/rewind-sre/rewind/daemon"
@@ -15,18 +17,33 @@ import (
 	"github.com/rewind-sre/rewind/source/embedded"
 )
 
-func runAnalyze(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "analyze", "--policy FILE [--system S] [--output text|json]")
-	file := fs.String("policy", "", "policy file (YAML)")
-	system := fs.String("system", "", "only this system (default: every system)")
-	output := fs.String("output", "text", "text or json")
-	if err := parseFlags(fs, args); err != nil {
+func analyzeCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "analyze --policy FILE [--system S] [--output text|json]",
+		Short: "One evaluation now against the live metrics source",
+		Long: `The decision now, against each system's Prometheus: the last max(for) + interval
+is replayed so that hold times count. A metrics source that fails is never a
+rollback: it is inconclusive.
+
+Exit codes: 0 healthy, 2 rollback decided, 3 inconclusive (no data or failing
+queries), 1 usage or configuration error. A CI gate.`,
+		Example: `  rewind analyze --policy policy.yaml --system dwcp-manager --output json`,
+		Args:    cobra.NoArgs,
+	}
+	file := cmd.Flags().String("policy", "", "policy file (YAML)")
+	system := cmd.Flags().String("system", "", "only this system (default: every system)")
+	output := cmd.Flags().String("output", "text", "text or json")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return analyze(cmd.Context(), env, *file, *system, *output)
+	}
+	return cmd
+}
+
+func analyze(ctx context.Context, env *Env, file, system, output string) error {
+	if err := checkOutput(output); err != nil {
 		return err
 	}
-	if err := checkOutput(*output); err != nil {
-		return err
-	}
-	pol, err := loadPolicy(env, *file)
+	pol, err := loadPolicy(env, file)
 	if err != nil {
 		return err
 	}
@@ -36,7 +53,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	now := env.Now().UTC().Truncate(time.Second)
 	rep := &backtest.Report{To: now}
 	for _, sys := range pol.Systems {
-		if *system != "" && sys.Name != *system {
+		if system != "" && sys.Name != system {
 			continue
 		}
 		src, err := daemon.NewPrometheus(sys.Prometheus)
@@ -56,51 +73,71 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		rep.Systems = append(rep.Systems, r.Systems...)
 	}
 	if len(rep.Systems) == 0 {
-		return fmt.Errorf("no system named %q in %s", *system, pol.File)
+		return fmt.Errorf("no system named %q in %s", system, pol.File)
 	}
-	return report(env, rep, *output)
+	return report(env, rep, output)
 }
 
-func runBacktest(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "backtest", "--policy FILE (--data FILE.om | --prometheus URL) --from T --to T [--step D] [--output text|json]")
-	file := fs.String("policy", "", "policy file (YAML)")
-	data := fs.String("data", "", "OpenMetrics file with timestamps (as promtool tsdb create-blocks-from openmetrics reads)")
-	promURL := fs.String("prometheus", "", "Prometheus HTTP API URL (overrides the policy's); range queries")
-	fromS := fs.String("from", "", "start: RFC 3339 or unix seconds")
-	toS := fs.String("to", "", "end: RFC 3339 or unix seconds")
-	var step policy.Duration
-	fs.Func("step", "evaluation step (default: each system's interval)", func(s string) error { return decodeDuration(&step, s) })
-	system := fs.String("system", "", "only this system (default: every system)")
-	output := fs.String("output", "text", "text or json")
-	if err := parseFlags(fs, args); err != nil {
+type backtestFlags struct {
+	file, data, prometheus, from, to, system, output string
+	step                                             policy.Duration
+}
+
+func backtestCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backtest --policy FILE (--data FILE.om | --prometheus URL) --from T --to T [--step D] [--output text|json]",
+		Short: "Replay the decision engine over history",
+		Long: `Replay the decision engine over history: when would this policy have rolled
+back, and how often. --data takes OpenMetrics text with timestamps (the format
+promtool tsdb create-blocks-from openmetrics reads); --prometheus queries a
+Prometheus HTTP API. Times are RFC 3339 or unix seconds.
+
+Exit codes: as analyze (0 healthy, 2 rollback, 3 inconclusive, 1 error).`,
+		Example: `  rewind backtest --policy examples/policy.yaml --data examples/error-rate.om \
+      --from 2026-01-01T00:00:00Z --to 2026-01-01T01:00:00Z`,
+		Args: cobra.NoArgs,
+	}
+	var f backtestFlags
+	fs := cmd.Flags()
+	fs.StringVar(&f.file, "policy", "", "policy file (YAML)")
+	fs.StringVar(&f.data, "data", "", "OpenMetrics file with timestamps (as promtool tsdb create-blocks-from openmetrics reads)")
+	fs.StringVar(&f.prometheus, "prometheus", "", "Prometheus HTTP API URL (overrides the policy's); range queries")
+	fs.StringVar(&f.from, "from", "", "start: RFC 3339 or unix seconds")
+	fs.StringVar(&f.to, "to", "", "end: RFC 3339 or unix seconds")
+	fs.Func("step", "evaluation step, e.g. 30s (default: each system's interval)", func(s string) error { return decodeDuration(&f.step, s) })
+	fs.StringVar(&f.system, "system", "", "only this system (default: every system)")
+	fs.StringVar(&f.output, "output", "text", "text or json")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runBacktest(cmd.Context(), env, f) }
+	return cmd
+}
+
+func runBacktest(ctx context.Context, env *Env, f backtestFlags) error {
+	if err := checkOutput(f.output); err != nil {
 		return err
 	}
-	if err := checkOutput(*output); err != nil {
-		return err
+	if (f.data == "") == (f.prometheus == "") {
+		return usagef("give exactly one of --data FILE or --prometheus URL")
 	}
-	if (*data == "") == (*promURL == "") {
-		return errors.New("give exactly one of --data FILE or --prometheus URL")
-	}
-	from, err := parseTime(*fromS)
+	from, err := parseTime(f.from)
 	if err != nil {
-		return fmt.Errorf("--from: %w", err)
+		return usagef("--from: %w", err)
 	}
-	to, err := parseTime(*toS)
+	to, err := parseTime(f.to)
 	if err != nil {
-		return fmt.Errorf("--to: %w", err)
+		return usagef("--to: %w", err)
 	}
-	pol, err := loadPolicy(env, *file)
+	pol, err := loadPolicy(env, f.file)
 	if err != nil {
 		return err
 	}
 	var src rewind.Source
-	if *data != "" {
+	if f.data != "" {
 		db, err := embedded.Open(embedded.Options{})
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if err := db.LoadFile(*data); err != nil {
+		if err := db.LoadFile(f.data); err != nil {
 			return err
 		}
 		src = db
@@ -109,21 +146,21 @@ func runBacktest(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		var cfg policy.Prometheus
-		if s := pol.System(*system); s != nil {
+		if s := pol.System(f.system); s != nil {
 			cfg = s.Prometheus
 		} else if len(pol.Systems) > 0 {
 			cfg = pol.Systems[0].Prometheus
 		}
-		cfg.URL = *promURL
+		cfg.URL = f.prometheus
 		if src, err = daemon.NewPrometheus(cfg); err != nil {
 			return err
 		}
 	}
-	rep, err := backtest.Run(ctx, src, pol, backtest.Options{From: from, To: to, Step: time.Duration(step), System: *system, Progress: env.Stderr})
+	rep, err := backtest.Run(ctx, src, pol, backtest.Options{From: from, To: to, Step: time.Duration(f.step), System: f.system, Progress: env.Stderr})
 	if err != nil {
 		return err
 	}
-	return report(env, rep, *output)
+	return report(env, rep, f.output)
 }
 
 func decodeDuration(d *policy.Duration, s string) error {
@@ -140,7 +177,7 @@ func decodeDuration(d *policy.Duration, s string) error {
 
 func checkOutput(o string) error {
 	if o != "text" && o != "json" {
-		return fmt.Errorf("--output must be text or json, not %q", o)
+		return usagef("--output must be text or json, not %q", o)
 	}
 	return nil
 }

@@ -1,27 +1,35 @@
-// Package cli is the rewind command line: it parses arguments, wires the
-// packages together and maps results to the exit codes of DESIGN.md §2.
+// Package cli is the rewind command line (spf13/cobra): it parses
+// arguments, hands the work to the packages (the daemon assembly for
+// serve, demo and rollback) and maps results to exit codes.
+//
+// Conventions, as kubectl's and promtool's: `--help` (and `help CMD`)
+// prints to stdout and exits 0 on every command; errors go to stderr as
+// "rewind CMD: message" with exit code 1; analyze and backtest exit 2
+// when a rollback is decided and 3 when the result is inconclusive.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
-// Exit codes shared by analyze and backtest.
+// Exit codes (docs/cli.md).
 const (
-	ExitOK           = 0
-	ExitError        = 1
-	ExitRollback     = 2
-	ExitInconclusive = 3
+	ExitOK           = 0 // success; analyze/backtest: healthy
+	ExitError        = 1 // usage error, invalid policy, failed command, failed or unverified rollback
+	ExitRollback     = 2 // analyze/backtest: a rollback is decided
+	ExitInconclusive = 3 // analyze/backtest: no data or failing queries, no rollback decided
 )
 
-// ExitError carries an exit code other than 1 out of a command.
+// exitCode carries an exit code out of a command without a message (the
+// command has printed what it had to say).
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
@@ -32,87 +40,73 @@ type Env struct {
 	Now            func() time.Time
 }
 
-type command struct {
-	name, usage, summary string
-	run                  func(ctx context.Context, env *Env, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"demo", "[--scenario error-rate|latency|success-rate|throughput|byzantine|dag-corruption|memory|circuit-breaker|none]", "a live demo on loopback: a canary goes bad and is rolled back", runDemo},
-		{"validate", "--policy FILE", "check a policy; every error with file:line and field path", runValidate},
-		{"analyze", "--policy FILE [--system S] [--output text|json]", "one evaluation now against the live metrics source", runAnalyze},
-		{"backtest", "--policy FILE (--data FILE.om | --prometheus URL) --from T --to T [--step D] [--output text|json]", "replay the decision engine over history", runBacktest},
-		{"serve", "--policy FILE [--listen ADDR] [--store PATH] [--token-file FILE]", "the controller daemon: continuous analysis, API, /metrics", runServe},
-		{"rollback", "--policy FILE --system S --reason R [--dry-run]", "roll a system back now through the rollback plan", runRollback},
-		{"history", "[--store PATH] [--system S]", "past rollbacks", runHistory},
-		{"postmortem", "ID [--store PATH] [--policy FILE]", "the post-mortem draft of a rollback (Markdown)", runPostMortem},
-		{"policy", "default", "print the built-in policy", runPolicy},
-		{"version", "", "print the version", runVersion},
-	}
-}
-
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, env *Env) int {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stderr)
-		if len(args) == 0 {
-			return ExitError
-		}
+	root := rootCmd(env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	var code exitCode
+	switch {
+	case err == nil:
 		return ExitOK
+	case errors.As(err, &code):
+		return int(code)
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, env, args[1:])
-		var code exitCode
-		switch {
-		case err == nil:
-			return ExitOK
-		case errors.As(err, &code):
-			return int(code)
-		case errors.Is(err, flag.ErrHelp):
-			return ExitOK
-		default:
-			fmt.Fprintf(env.Stderr, "rewind %s: %v\n", c.name, err)
-			return ExitError
-		}
+	name := "rewind"
+	if cmd != nil && cmd != root {
+		name = cmd.CommandPath()
 	}
-	fmt.Fprintf(env.Stderr, "rewind: unknown command %q\n\n", args[0])
-	usage(env.Stderr)
+	fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+	if isUsage(err) {
+		fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", name)
+	}
 	return ExitError
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "rewind — automated canary analysis and rollback\n\nUsage:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  rewind %s %s\n      %s\n", c.name, c.usage, c.summary)
-	}
+// usageError is a mistake in the command line itself.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u) || strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") ||
+		strings.Contains(err.Error(), "flag needs an argument") || strings.Contains(err.Error(), "invalid argument") ||
+		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "unknown shorthand")
 }
 
-func newFlags(env *Env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("rewind "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: rewind %s %s\n", name, usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// parseFlags parses and rejects stray positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+func rootCmd(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rewind",
+		Short: "Automated canary analysis and rollback",
+		Long: `Rewind watches a canary against its baseline through Prometheus, decides with
+rules it can explain (and never on missing data) that it is bad, and rolls it
+back: drain, undo, scale down, keep the evidence, verify, tell people.
+
+Exit codes: 0 success (analyze, backtest: healthy); 1 error or usage error;
+2 a rollback is decided (analyze, backtest); 3 inconclusive (analyze, backtest).`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.NoArgs,
+		// No command is a usage error: the help, on stderr, and exit 1.
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(env.Stderr)
+			_ = cmd.Help()
+			return exitCode(ExitError)
+		},
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(demoCmd(env), validateCmd(env), analyzeCmd(env), backtestCmd(env), serveCmd(env),
+		rollbackCmd(env), historyCmd(env), postMortemCmd(env), policyCmd(env), versionCmd(env))
+	return root
 }
 
 // parseTime accepts RFC 3339 or unix seconds (fractions allowed).
@@ -130,7 +124,14 @@ func parseTime(s string) (time.Time, error) {
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
 var Version = "dev"
 
-func runVersion(_ context.Context, env *Env, args []string) error {
-	fmt.Fprintf(env.Stdout, "rewind %s\n", Version)
-	return nil
+func versionCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(env.Stdout, "rewind %s\n", Version)
+			return nil
+		},
+	}
 }

@@ -204,3 +204,31 @@ notifiers:
 		t.Fatalf("validate with the secret present: exit %d\n%s", code, verr)
 	}
 }
+
+// TestHelpEverywhere: --help, -h and `help CMD` exit 0 on every command,
+// with the usage on stdout and nothing on stderr; usage errors go to
+// stderr with exit 1.
+func TestHelpEverywhere(t *testing.T) {
+	cmds := [][]string{{}, {"demo"}, {"validate"}, {"analyze"}, {"backtest"}, {"serve"}, {"rollback"}, {"history"},
+		{"postmortem"}, {"policy"}, {"policy", "default"}, {"version"}}
+	for _, c := range cmds {
+		for _, help := range [][]string{{"--help"}, {"-h"}} {
+			args := append(append([]string{}, c...), help...)
+			code, out, errs := runCLI(t, args...)
+			if code != 0 || !strings.Contains(out, "Usage:") || errs != "" {
+				t.Errorf("%v: exit %d, stdout %.80q, stderr %q", args, code, out, errs)
+			}
+		}
+		if len(c) > 0 {
+			if code, out, _ := runCLI(t, append([]string{"help"}, c...)...); code != 0 || !strings.Contains(out, "Usage:") {
+				t.Errorf("help %v: exit %d", c, code)
+			}
+		}
+	}
+	for _, args := range [][]string{{"nope"}, {"validate", "--nope"}, {"postmortem"}, {"postmortem", "a", "b"}, {"history", "extra"}, {"policy", "nope"}} {
+		code, out, errs := runCLI(t, args...)
+		if code != 1 || out != "" || !strings.HasPrefix(errs, "rewind") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1, nothing on stdout, the error on stderr", args, code, out, errs)
+		}
+	}
+}

@@ -2,32 +2,36 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
+
+	"github.com/spf13/cobra"
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/policy"
 	pm "github.com/rewind-sre/rewind/report"
-	"github.com/rewind-sre/rewind/store/sqlite"
 )
 
-func runPostMortem(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "postmortem", "ID [--store PATH] [--policy FILE]")
-	store := fs.String("store", "rewind.db", "the rollback journal (SQLite)")
-	file := fs.String("policy", "", "the policy, for the metrics source (impact estimate) and the thresholds; optional")
-	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
-		return errors.New("usage: rewind postmortem ID [--store PATH] [--policy FILE]")
+func postMortemCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "postmortem ID [--store PATH] [--policy FILE]",
+		Short: "The post-mortem draft of a rollback (Markdown)",
+		Long: `Render the post-mortem draft of a recorded rollback from the journal: the
+seed's template filled with the real timeline, the findings and, with
+--policy, the impact estimated from the system's Prometheus.`,
+		Example: `  rewind postmortem rb-20260101T003130Z-3f2a91c0 --policy policy.yaml`,
+		Args:    cobra.ExactArgs(1),
 	}
-	id := args[0]
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	store := cmd.Flags().String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
+	file := cmd.Flags().String("policy", "", "the policy, for the metrics source (impact estimate) and the thresholds; optional")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return postMortem(cmd.Context(), env, args[0], *store, *file)
 	}
-	if _, err := os.Stat(*store); err != nil {
-		return fmt.Errorf("no rollback journal at %s", *store)
-	}
-	st, err := sqlite.Open(ctx, *store)
+	return cmd
+}
+
+func postMortem(ctx context.Context, env *Env, id, storePath, file string) error {
+	st, err := daemon.OpenStoreShared(ctx, storePath)
 	if err != nil {
 		return err
 	}
@@ -40,8 +44,8 @@ func runPostMortem(ctx context.Context, env *Env, args []string) error {
 		src rewind.Source
 		sys *policy.System
 	)
-	if *file != "" {
-		pol, err := loadPolicy(env, *file)
+	if file != "" {
+		pol, err := loadPolicy(env, file)
 		if err != nil {
 			return err
 		}

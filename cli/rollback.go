@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/plan"
@@ -27,19 +29,45 @@ var SeedReasons = []string{"customer-escalation", "security-vulnerability", "bus
 // platformOverride lets tests supply the platform executors.
 var platformOverride []daemon.PlatformFunc
 
-func runRollback(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "rollback", "--policy FILE --system S --reason R [--dry-run] [--store PATH] [--evidence DIR]")
-	file := fs.String("policy", "", "policy file (YAML)")
-	system := fs.String("system", "", "the system to roll back")
-	reason := fs.String("reason", "", "why: "+strings.Join(SeedReasons, ", ")+", or free text")
-	dry := fs.Bool("dry-run", false, "print the plan and the exact API changes; change nothing")
-	store := fs.String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
-	evidence := fs.String("evidence", "", "evidence bundle directory (default: the policy's, else evidence/ beside the store)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type rollbackFlags struct {
+	file, system, reason, store, evidence string
+	dry                                   bool
+}
+
+func rollbackCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rollback --policy FILE --system S --reason R [--dry-run] [--store PATH] [--evidence DIR]",
+		Short: "Roll a system back now through the rollback plan",
+		Long: `An operator's rollback through the same plan and executors as serve's: drain,
+check-baseline, undo, scale-down, evidence, verify, each step shown live,
+journaled in the store, with notices and the post-mortem draft. A rollback of
+the system that a stopped process left unfinished is resumed first (it is the
+rollback asked for). --dry-run prints the exact API changes and changes
+nothing. SIGINT or SIGTERM interrupts the step under way; it stays in the
+journal for the next rollback or serve on the store.
+
+Seed reasons: ` + strings.Join(SeedReasons, ", ") + `; free text is accepted too.
+
+Exit codes: 0 rolled back and verified, 1 otherwise.`,
+		Example: `  rewind rollback --policy policy.yaml --system dwcp-manager --reason customer-escalation --dry-run`,
+		Args:    cobra.NoArgs,
 	}
+	var f rollbackFlags
+	fs := cmd.Flags()
+	fs.StringVar(&f.file, "policy", "", "policy file (YAML)")
+	fs.StringVar(&f.system, "system", "", "the system to roll back")
+	fs.StringVar(&f.reason, "reason", "", "why: "+strings.Join(SeedReasons, ", ")+", or free text")
+	fs.BoolVar(&f.dry, "dry-run", false, "print the plan and the exact API changes; change nothing")
+	fs.StringVar(&f.store, "store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
+	fs.StringVar(&f.evidence, "evidence", "", "evidence bundle directory (default: the policy's, else evidence/ beside the store)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runRollback(cmd.Context(), env, f) }
+	return cmd
+}
+
+func runRollback(ctx context.Context, env *Env, f rollbackFlags) error {
+	file, system, reason, dry, store, evidence := &f.file, &f.system, &f.reason, &f.dry, &f.store, &f.evidence
 	if *system == "" || strings.TrimSpace(*reason) == "" {
-		return errors.New("--system and --reason are required")
+		return usagef("--system and --reason are required")
 	}
 	pol, err := loadPolicy(env, *file)
 	if err != nil {
@@ -175,20 +203,29 @@ func printPlan(ctx context.Context, w io.Writer, d *daemon.Daemon, system, reaso
 	return nil
 }
 
-func runHistory(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "history", "[--store PATH] [--system S] [--limit N]")
-	store := fs.String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
-	system := fs.String("system", "", "only this system")
-	limit := fs.Int("limit", 50, "at most this many rollbacks")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func historyCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "history [--store PATH] [--system S] [--limit N]",
+		Short: "Past rollbacks, newest first",
+		Args:  cobra.NoArgs,
 	}
+	store := cmd.Flags().String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
+	system := cmd.Flags().String("system", "", "only this system")
+	limit := cmd.Flags().Int("limit", 50, "at most this many rollbacks")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return history(cmd.Context(), env, *store, *system, *limit)
+	}
+	return cmd
+}
+
+func history(ctx context.Context, env *Env, storePath, system string, limit int) error {
+	store := &storePath
 	st, err := daemon.OpenStoreShared(ctx, *store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rbs, err := st.List(ctx, plan.ListOptions{System: *system, Limit: *limit})
+	rbs, err := st.List(ctx, plan.ListOptions{System: system, Limit: limit})
 	if err != nil {
 		return err
 	}

@@ -2,20 +2,38 @@ package cli
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rewind-sre/rewind/cluster"
 	"github.com/rewind-sre/rewind/daemon"
 )
 
-func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "serve", "--policy FILE [--listen ADDR] [--store PATH] [--token-file FILE] [--open-reads] [--evidence DIR]")
+func serveCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve --policy FILE [--listen ADDR] [--store PATH] [--token-file FILE] [--leader-elect ...]",
+		Short: "The controller daemon: continuous analysis, rollbacks, API, /metrics",
+		Long: `The daemon: every system of the policy evaluated at its interval, rollbacks
+through the plan, notices, the HTTP API (/api/v1), the Alertmanager webhook,
+/metrics, /healthz and /readyz. It starts and stays up without its
+dependencies (cluster, Prometheus, notifiers): /readyz names what is missing,
+and a rollback that needs it fails loudly. The policy is reloaded on SIGHUP
+and when the file changes; an invalid one is refused and the old one keeps
+running. On SIGTERM or SIGINT it starts nothing new, interrupts the rollback
+steps under way (they stay in the journal: the next process resumes them)
+and exits within --shutdown-timeout.
+
+The store defaults to ` + "`$XDG_STATE_HOME/rewind/rewind.db`" + ` (~/.local/state/rewind/) outside a
+cluster and /var/lib/rewind/rewind.db in a pod; $REWIND_STATE_DIR overrides
+the directory. One process per store: the lock is on the file itself.`,
+		Args: cobra.NoArgs,
+	}
+	fs := cmd.Flags()
 	file := fs.String("policy", "", "policy file (YAML); reloaded on SIGHUP and when it changes")
 	listen := fs.String("listen", ":8080", "HTTP address of the API, /metrics, /healthz and /readyz")
 	store := fs.String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
@@ -31,47 +49,48 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	renewDeadline := fs.Duration("renew-deadline", cluster.DefaultRenewDeadline, "a leader that cannot renew for this long stops acting")
 	retryPeriod := fs.Duration("retry-period", cluster.DefaultRetryPeriod, "how often to try for the Lease")
 	shutdown := fs.Duration("shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, exit within this long; rollback steps under way stay in the journal for the next process")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if *elect && *leaseNS == "" {
+			return usagef("--leader-elect needs --lease-namespace (or $POD_NAMESPACE)")
+		}
+		log := daemon.NewLogger(env.Stderr, slog.LevelInfo)
+		pol, err := loadPolicy(env, *file)
+		if err != nil {
+			return err
+		}
+		token, err := readToken(*tokenFile)
+		if err != nil {
+			return err
+		}
+		if len(token) == 0 {
+			log.Warn("no API token (--token-file or REWIND_API_TOKEN): mutating API calls are refused")
+		}
+		// One process per store: the lock is on the database file itself.
+		st, err := daemon.OpenStore(ctx, *store)
+		if err != nil {
+			return fmt.Errorf("not starting: %w", err)
+		}
+		defer st.Close()
+		opt := daemon.Options{Policy: pol, Store: st, EvidenceDir: *evidence,
+			EvidenceFallback: besideStore(*store), Version: Version, Log: log,
+			Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown}
+		if *elect {
+			opt.Election = &daemon.Election{Namespace: *leaseNS, Name: *leaseName, Identity: *identity, Kubeconfig: *leaseKubeconfig,
+				LeaseDuration: *leaseDuration, RenewDeadline: *renewDeadline, RetryPeriod: *retryPeriod}
+		}
+		d, err := daemon.New(opt)
+		if err != nil {
+			return reportPolicyErrors(env, err)
+		}
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "rewind serve: listening on http://%s (policy %s, %d systems, store %s)\n", ln.Addr(), pol.Hash, len(pol.Systems), *store)
+		return d.Serve(ctx, ln, *file)
 	}
-	if *elect && *leaseNS == "" {
-		return errors.New("--leader-elect needs --lease-namespace (or $POD_NAMESPACE)")
-	}
-	log := daemon.NewLogger(env.Stderr, slog.LevelInfo)
-	pol, err := loadPolicy(env, *file)
-	if err != nil {
-		return err
-	}
-	token, err := readToken(*tokenFile)
-	if err != nil {
-		return err
-	}
-	if len(token) == 0 {
-		log.Warn("no API token (--token-file or REWIND_API_TOKEN): mutating API calls are refused")
-	}
-	// One process per store: the lock is on the database file itself.
-	st, err := daemon.OpenStore(ctx, *store)
-	if err != nil {
-		return fmt.Errorf("not starting: %w", err)
-	}
-	defer st.Close()
-	opt := daemon.Options{Policy: pol, Store: st, EvidenceDir: *evidence,
-		EvidenceFallback: besideStore(*store), Version: Version, Log: log,
-		Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown}
-	if *elect {
-		opt.Election = &daemon.Election{Namespace: *leaseNS, Name: *leaseName, Identity: *identity, Kubeconfig: *leaseKubeconfig,
-			LeaseDuration: *leaseDuration, RenewDeadline: *renewDeadline, RetryPeriod: *retryPeriod}
-	}
-	d, err := daemon.New(opt)
-	if err != nil {
-		return reportPolicyErrors(env, err)
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "rewind serve: listening on http://%s (policy %s, %d systems, store %s)\n", ln.Addr(), pol.Hash, len(pol.Systems), *store)
-	return d.Serve(ctx, ln, *file)
+	return cmd
 }
 
 // besideStore is the default evidence directory: evidence/ beside the store.

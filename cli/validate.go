@@ -1,63 +1,91 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/policy"
 )
 
-func runValidate(_ context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "validate", "--policy FILE [--static]")
-	file := fs.String("policy", "", "policy file (YAML)")
-	static := fs.Bool("static", false, "skip the checks of this machine (secret files and variables, credential files, kubeconfig, exec programs): for CI without the secrets")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func validateCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate --policy FILE [--static]",
+		Short: "Check a policy: every error at once, with file:line and field path",
+		Long: `Check a policy as serve checks it before it acts: the file itself (YAML,
+fields, PromQL, conditions, URLs, limits), each system's executors for its
+mode, and — unless --static — what the policy names on this machine: secret
+files present and readable, secret variables set, Prometheus credential and
+CA files, kubeconfig files, exec programs. Every error is printed at once as
+FILE:LINE: PATH: MESSAGE.
+
+Exit codes: 0 valid, 1 invalid.`,
+		Example: `  rewind validate --policy policy.yaml
+  rewind validate --policy policy.yaml --static   # in CI, without the secrets`,
+		Args: cobra.NoArgs,
 	}
-	if *file == "" {
-		return errors.New("--policy is required")
-	}
-	p, err := policy.Load(*file)
-	var perrs policy.Errors
-	if err == nil {
-		// Everything serve checks before it acts, with the same messages.
-		scope := policy.Everything
-		if *static {
-			scope = policy.Scope{}
+	file := cmd.Flags().String("policy", "", "policy file (YAML)")
+	static := cmd.Flags().Bool("static", false, "skip the checks of this machine (secret files and variables, credential files, kubeconfig, exec programs): for CI without the secrets")
+	cmd.RunE = func(*cobra.Command, []string) error {
+		if *file == "" {
+			return usagef("--policy is required")
 		}
-		perrs = daemon.Check(p, scope)
-	} else if !errors.As(err, &perrs) {
-		return err
-	}
-	if len(perrs) > 0 {
-		for _, e := range perrs {
-			fmt.Fprintln(env.Stderr, e.Error())
+		p, err := policy.Load(*file)
+		var perrs policy.Errors
+		if err == nil {
+			// Everything serve checks before it acts, with the same messages.
+			scope := policy.Everything
+			if *static {
+				scope = policy.Scope{}
+			}
+			perrs = daemon.Check(p, scope)
+		} else if !errors.As(err, &perrs) {
+			return err
 		}
-		fmt.Fprintf(env.Stderr, "%s: %d error(s)\n", *file, len(perrs))
-		return exitCode(ExitError)
+		if len(perrs) > 0 {
+			for _, e := range perrs {
+				fmt.Fprintln(env.Stderr, e.Error())
+			}
+			fmt.Fprintf(env.Stderr, "%s: %d error(s)\n", *file, len(perrs))
+			return exitCode(ExitError)
+		}
+		n := 0
+		for _, s := range p.Systems {
+			n += len(s.Triggers)
+		}
+		fmt.Fprintf(env.Stdout, "%s: valid (%d system(s), %d trigger(s), policy %s)\n", *file, len(p.Systems), n, p.Hash)
+		return nil
 	}
-	n := 0
-	for _, s := range p.Systems {
-		n += len(s.Triggers)
-	}
-	fmt.Fprintf(env.Stdout, "%s: valid (%d system(s), %d trigger(s), policy %s)\n", *file, len(p.Systems), n, p.Hash)
-	return nil
+	return cmd
 }
 
-func runPolicy(_ context.Context, env *Env, args []string) error {
-	if len(args) != 1 || args[0] != "default" {
-		return errors.New("usage: rewind policy default")
+func policyCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "The built-in policy",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usagef("which? rewind policy default")
+		},
 	}
-	_, err := env.Stdout.Write(policy.Default())
-	return err
+	cmd.AddCommand(&cobra.Command{
+		Use:   "default",
+		Short: "Print the built-in policy: the seed's triggers, thresholds and hold times",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := env.Stdout.Write(policy.Default())
+			return err
+		},
+	})
+	return cmd
 }
 
 // loadPolicy loads a policy and prints its errors one per line.
 func loadPolicy(env *Env, file string) (*policy.Policy, error) {
 	if file == "" {
-		return nil, errors.New("--policy is required")
+		return nil, usagef("--policy is required")
 	}
 	p, err := policy.Load(file)
 	if err != nil {
