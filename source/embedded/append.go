@@ -17,14 +17,21 @@ import (
 // Within a series, samples must be appended in time order, across batches
 // and within one: Append rejects a sample not newer than the series' last
 // sample of the batch (storage.ErrOutOfOrderSample, or
-// storage.ErrDuplicateSampleForTimestamp for an equal timestamp), and the
-// head rejects one older than the series' last committed sample.
+// storage.ErrDuplicateSampleForTimestamp for an equal timestamp), or older
+// than the series' last committed sample.
 type Appender struct {
-	db   *DB
-	ctx  context.Context
-	app  storage.Appender // nil until the batch's first sample
-	last map[uint64]lastSample
-	lb   *labels.Builder
+	db    *DB
+	batch []pending
+	last  map[uint64]lastSample
+	lb    *labels.Builder
+}
+
+// pending is one sample of a batch.
+type pending struct {
+	lset labels.Labels
+	hash uint64
+	t    int64
+	v    float64
 }
 
 // lastSample is the newest sample of a series in the current batch.
@@ -33,11 +40,11 @@ type lastSample struct {
 	t    int64
 }
 
-// Appender returns a new, empty batch.
-func (db *DB) Appender(ctx context.Context) *Appender {
+// Appender returns a new, empty batch. ctx is not used: a batch only
+// touches memory.
+func (db *DB) Appender(_ context.Context) *Appender {
 	return &Appender{
 		db:   db,
-		ctx:  ctx,
 		last: map[uint64]lastSample{},
 		lb:   labels.NewBuilder(labels.EmptyLabels()),
 	}
@@ -66,7 +73,6 @@ func (a *Appender) add(lset labels.Labels, ts int64, v float64) error {
 	h := lset.Hash()
 	prev, seen := a.last[h]
 	if seen && labels.Equal(prev.lset, lset) {
-		// The head would silently drop such a sample at Commit; refuse it now.
 		switch {
 		case ts == prev.t:
 			return fmt.Errorf("embedded: append %s at %s: %w", lset, fromMillis(ts), storage.ErrDuplicateSampleForTimestamp)
@@ -80,42 +86,60 @@ func (a *Appender) add(lset labels.Labels, ts int64, v float64) error {
 	if a.db.closed {
 		return ErrClosed
 	}
-	if a.app == nil {
-		a.app = a.db.head.Appender(a.ctx)
+	m := a.db.store
+	m.mu.RLock()
+	s := m.get(lset, h)
+	var err error
+	if s != nil && ts < s.lastT {
+		err = storage.ErrOutOfOrderSample
 	}
-	if _, err := a.app.Append(0, lset, ts, v); err != nil {
+	m.mu.RUnlock()
+	if err != nil {
 		return fmt.Errorf("embedded: append %s at %s: %w", lset, fromMillis(ts), err)
 	}
+	a.batch = append(a.batch, pending{lset: lset, hash: h, t: ts, v: v})
 	if !seen || labels.Equal(prev.lset, lset) { // on a hash collision, track the first series only
 		a.last[h] = lastSample{lset: lset, t: ts}
 	}
 	return nil
 }
 
-// Commit makes the batch's samples visible to queries and starts a new batch.
+// Commit makes the batch's samples visible to queries and starts a new
+// batch. A sample that another Appender's commit has overtaken in the
+// meantime is not added, and Commit says so.
 func (a *Appender) Commit() error {
-	return a.finish(storage.Appender.Commit)
+	batch := a.reset()
+	a.db.mu.RLock()
+	defer a.db.mu.RUnlock()
+	if a.db.closed {
+		return ErrClosed
+	}
+	m := a.db.store
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var first error
+	for _, p := range batch {
+		if err := m.add(p.lset, p.hash, p.t, p.v); err != nil && first == nil {
+			first = fmt.Errorf("embedded: commit %s at %s: %w", p.lset, fromMillis(p.t), err)
+		}
+	}
+	return first
 }
 
 // Rollback discards the batch's samples and starts a new batch.
 func (a *Appender) Rollback() error {
-	return a.finish(storage.Appender.Rollback)
-}
-
-func (a *Appender) finish(f func(storage.Appender) error) error {
+	a.reset()
 	a.db.mu.RLock()
 	defer a.db.mu.RUnlock()
-	app := a.app
-	a.app = nil
-	clear(a.last)
 	if a.db.closed {
 		return ErrClosed
 	}
-	if app == nil {
-		return nil
-	}
-	if err := f(app); err != nil {
-		return fmt.Errorf("embedded: %w", err)
-	}
 	return nil
+}
+
+func (a *Appender) reset() []pending {
+	b := a.batch
+	a.batch = nil
+	clear(a.last)
+	return b
 }

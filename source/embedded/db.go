@@ -1,20 +1,16 @@
 package embedded
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/rewind-sre/rewind"
 )
@@ -35,15 +31,8 @@ const (
 	DefaultMaxSamples = 50_000_000
 
 	// maxAbsTimestamp bounds accepted timestamps (±2^50 ms, about ±35,000
-	// years), which keeps the head's window arithmetic below far from overflow.
+	// years).
 	maxAbsTimestamp = int64(1) << 50
-	// headChunkRange is the head's chunk range. Samples older than
-	// maxt-chunkRange/2 are rejected by the head as out of bounds; with
-	// 2^53 ms any two valid timestamps are closer than half of it, so any
-	// series may be appended after any other regardless of age.
-	headChunkRange = int64(1) << 53
-	// headStripeSize is the head's series map stripe count (a power of 2).
-	headStripeSize = 1 << 10
 	// subqueryStep is the step of a subquery without one ([30m:]); it is
 	// Prometheus's default global evaluation interval.
 	subqueryStep = time.Minute
@@ -54,8 +43,9 @@ var ErrClosed = errors.New("embedded: database closed")
 
 // Options configures a DB. The zero value is valid.
 type Options struct {
-	// Dir is the parent of the DB's private temporary directory; empty means
-	// os.TempDir(). The private directory is removed by Close.
+	// Dir is not used: the DB holds its samples in memory.
+	//
+	// Deprecated: kept so that callers that set it still compile.
 	Dir string
 	// LookbackDelta is how far back an instant selector looks for a sample;
 	// zero means DefaultLookbackDelta.
@@ -73,12 +63,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// DB is an in-process TSDB head with a PromQL engine. Its methods are safe for
-// concurrent use. Queries observe committed samples only.
+// DB is an in-memory time series store with the PromQL engine. Its methods
+// are safe for concurrent use. Queries observe committed samples only.
 type DB struct {
 	opts   Options
-	dir    string
-	head   *tsdb.Head
+	store  *memStore
 	engine *promql.Engine
 	logger *slog.Logger
 
@@ -111,29 +100,6 @@ func Open(opts Options) (*DB, error) {
 		logger = promslog.NewNopLogger()
 	}
 
-	dir, err := os.MkdirTemp(opts.Dir, "rewind-embedded-")
-	if err != nil {
-		return nil, fmt.Errorf("embedded: %w", err)
-	}
-	hopts := tsdb.DefaultHeadOptions()
-	hopts.ChunkDirRoot = dir
-	hopts.ChunkRange = headChunkRange
-	// Backtests hold tens of series and the demo hundreds: a smaller series
-	// hash map than Prometheus's default (sized for millions) opens faster.
-	hopts.StripeSize = headStripeSize
-	// The head logs its start-up at info level; only its warnings matter here.
-	headLogger := slog.New(minLevel{logger.Handler(), slog.LevelWarn})
-	head, err := tsdb.NewHead(nil, headLogger, nil, nil, hopts, nil)
-	if err == nil {
-		err = head.Init(math.MinInt64)
-		if err != nil {
-			err = errors.Join(err, head.Close())
-		}
-	}
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("embedded: open head: %w", err), os.RemoveAll(dir))
-	}
-
 	engine := promql.NewEngine(promql.EngineOpts{
 		Logger:               logger,
 		MaxSamples:           opts.MaxSamples,
@@ -147,25 +113,23 @@ func Open(opts Options) (*DB, error) {
 	})
 	return &DB{
 		opts:    opts,
-		dir:     dir,
-		head:    head,
+		store:   newMemStore(),
 		engine:  engine,
 		logger:  logger,
 		targets: map[string]*targetState{},
 	}, nil
 }
 
-// Close waits for running queries and appends, releases the head and removes
-// the DB's directory. Calling Close again returns nil.
+// Close waits for running queries and appends and releases the samples.
+// Calling Close again returns nil.
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if db.closed {
-		return nil
+	if !db.closed {
+		db.closed = true
+		db.store = newMemStore()
 	}
-	db.closed = true
-	err := db.head.Close()
-	return errors.Join(err, os.RemoveAll(db.dir))
+	return nil
 }
 
 // Bounds returns the time range of the samples in the DB; ok is false when
@@ -173,33 +137,20 @@ func (db *DB) Close() error {
 func (db *DB) Bounds() (mint, maxt time.Time, ok bool) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	if db.closed || db.head.MinTime() == math.MaxInt64 {
+	if db.closed {
 		return time.Time{}, time.Time{}, false
 	}
-	return fromMillis(db.head.MinTime()), fromMillis(db.head.MaxTime()), true
+	db.store.mu.RLock()
+	defer db.store.mu.RUnlock()
+	if db.store.mint == math.MaxInt64 {
+		return time.Time{}, time.Time{}, false
+	}
+	return fromMillis(db.store.mint), fromMillis(db.store.maxt), true
 }
 
-// querier opens a querier over the head; it implements storage.Queryable.
+// querier opens a querier over the samples; it implements storage.Queryable.
 func (db *DB) querier(mint, maxt int64) (storage.Querier, error) {
-	return tsdb.NewBlockQuerier(tsdb.NewRangeHead(db.head, mint, maxt), mint, maxt)
-}
-
-// minLevel is a slog.Handler that drops records below min.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(as), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
+	return &querier{m: db.store, mint: mint, maxt: maxt}, nil
 }
 
 // fromMillis converts a Prometheus timestamp to a UTC time.

@@ -2,19 +2,15 @@ package embedded
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-
-	"github.com/prometheus/prometheus/storage"
 )
 
-// commitBatch is the number of samples appended per head commit while
-// loading: large enough to amortise the commit, small enough to bound the
-// appender's buffer.
+// commitBatch is the number of samples appended under the write lock at a
+// time while loading.
 const commitBatch = 1 << 16
 
 // LoadOpenMetrics reads an OpenMetrics text input with timestamps (the
@@ -68,41 +64,33 @@ func (db *DB) load(b []byte) error {
 	return db.appendSeries(list)
 }
 
-// appendSeries appends each series' sorted samples, series after series, in
-// commits of commitBatch samples. The head's huge chunk range (see Open)
-// makes the series order irrelevant. Buffers are released as they are
-// appended, so the parsed copy and the head's copy do not peak together.
+// appendSeries appends each series' sorted samples, series after series,
+// taking the write lock for commitBatch samples at a time, so that queries
+// are not held up for a whole file. Buffers are released as they are
+// appended, so the parsed copy and the stored one do not peak together.
 func (db *DB) appendSeries(list []*seriesBuf) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
 		return ErrClosed
 	}
-	ctx := context.Background()
-	app := db.head.Appender(ctx)
+	m := db.store
 	pending := 0
+	m.mu.Lock()
+	defer func() { m.mu.Unlock() }()
 	for i, s := range list {
-		var ref storage.SeriesRef
+		h := s.lset.Hash()
 		for j, t := range s.ts {
-			var err error
-			if ref, err = app.Append(ref, s.lset, t, s.vs[j]); err != nil {
-				lerr := &LineError{Line: int(s.lines[j]), Err: fmt.Errorf("append %s: %w", s.lset, err)}
-				if rerr := app.Rollback(); rerr != nil {
-					return errors.Join(lerr, rerr)
-				}
-				return lerr
+			if err := m.add(s.lset, h, t, s.vs[j]); err != nil {
+				return &LineError{Line: int(s.lines[j]), Err: fmt.Errorf("append %s: %w", s.lset, err)}
 			}
 			if pending++; pending == commitBatch {
-				if err := app.Commit(); err != nil {
-					return fmt.Errorf("embedded: commit: %w", err)
-				}
-				app, pending = db.head.Appender(ctx), 0
+				m.mu.Unlock()
+				m.mu.Lock()
+				pending = 0
 			}
 		}
 		list[i] = nil
-	}
-	if err := app.Commit(); err != nil {
-		return fmt.Errorf("embedded: commit: %w", err)
 	}
 	return nil
 }
