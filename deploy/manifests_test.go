@@ -175,18 +175,18 @@ func flagValue(args []string, name string) string {
 // serveFlags are the flags `rewind serve -h` documents, and its text.
 func serveFlags(t testing.TB) ([]string, string) {
 	t.Helper()
-	var stderr bytes.Buffer
-	if code := cli.Main(context.Background(), []string{"serve", "-h"}, &cli.Env{Stdout: io.Discard, Stderr: &stderr}); code != 0 {
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(context.Background(), []string{"serve", "-h"}, &cli.Env{Stdout: &stdout, Stderr: &stderr}); code != 0 {
 		t.Fatalf("rewind serve -h: exit %d\n%s", code, &stderr)
 	}
 	var names []string
-	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9-]*)`).FindAllStringSubmatch(stderr.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s+(?:-[a-z], )?--([a-z][a-z0-9-]*)`).FindAllStringSubmatch(stdout.String(), -1) {
 		names = append(names, m[1])
 	}
 	if len(names) < 3 {
-		t.Fatalf("rewind serve -h lists no flags:\n%s", &stderr)
+		t.Fatalf("rewind serve -h lists no flags:\n%s", &stdout)
 	}
-	return names, stderr.String()
+	return names, stdout.String()
 }
 
 // TestKustomizationListsEveryManifest: every manifest of deploy/ is a
@@ -367,7 +367,7 @@ func TestManifests(t *testing.T) {
 			t.Errorf("%s probe %+v, want GET %s on port http", p.what, p.probe, p.path)
 		}
 	}
-	// /readyz checks each dependency for up to 5 s (server.go).
+	// /readyz checks each dependency for up to 5 s (daemon/health.go).
 	if c.ReadinessProbe != nil && c.ReadinessProbe.TimeoutSeconds <= 5 {
 		t.Errorf("readiness timeout %ds: /readyz may take 5 s when a dependency hangs", c.ReadinessProbe.TimeoutSeconds)
 	}
