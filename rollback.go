@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// StepName names a step of the rollback plan (DESIGN.md §5), in plan order.
+// StepName names a step of the rollback plan (docs/rollback.md), in plan order.
 type StepName string
 
 const (

@@ -2,7 +2,7 @@ package rewind
 
 import "time"
 
-// TriggerState is the state of one trigger's state machine (DESIGN.md §4).
+// TriggerState is the state of one trigger's state machine (docs/decisions.md).
 type TriggerState string
 
 const (

@@ -6,7 +6,7 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 )
 
-// Metrics are the controller's own metrics (DESIGN.md §6), registered on
+// Metrics are the controller's own metrics (docs/metrics.md), registered on
 // an injected registry.
 type Metrics struct {
 	Rollbacks        *prometheus.CounterVec   // system, trigger, result

@@ -55,7 +55,7 @@ func PostMortemPath(rb *rewind.Rollback) string {
 const postMortemTimeout = 30 * time.Second
 
 // postMortems writes the post-mortem draft of every rollback that ends
-// (DESIGN.md's step 7) into its evidence bundle; a failure is logged (the
+// (step 7 of docs/rollback.md) into its evidence bundle; a failure is logged (the
 // rollback is over).
 type postMortems struct{ d *Daemon }
 

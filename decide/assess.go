@@ -1,5 +1,5 @@
 // Package decide is Rewind's decision logic: a pure state machine per
-// trigger (DESIGN.md §4) and the per-system bookkeeping around it. It does no
+// trigger (docs/decisions.md) and the per-system bookkeeping around it. It does no
 // I/O: observations and the time come in, states and decisions go out, so
 // the same code runs live, in backtests and in the demo.
 package decide

@@ -10,7 +10,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 )
 
-// Latency budgets of issue 4 on the local control plane (kwok: pods are
+// Latency budgets of a rollback on the local control plane (kwok: pods are
 // Ready at once). The seed's executor slept ~105 s on the same path.
 const (
 	routeBudget = time.Second     // decision → VirtualService written
@@ -46,7 +46,7 @@ func (e *env) testLatency(t *testing.T) {
 	}
 }
 
-// BenchmarkRollback is the benchmark command of issue 4:
+// BenchmarkRollback is the benchmark command of a rollback:
 //
 //	go test ./deploy -run '^$' -bench Rollback -benchtime 10x
 //

@@ -24,7 +24,7 @@ type metric struct {
 
 // knownMetrics mirrors controller/metrics.go (TestKnownMetricsMirrorTheController
 // checks that), plus the notifications' counter (notify), the leader gauge
-// (leader election, issue 6) and Prometheus's own `up`.
+// (leader election) and Prometheus's own `up`.
 var knownMetrics = map[string]metric{
 	"rewind_rollbacks_total": {kind: "counter", from: "controller", labels: map[string][]string{
 		"system": nil, "trigger": nil,

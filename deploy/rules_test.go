@@ -61,7 +61,7 @@ func loadRules(t *testing.T) map[string]rule {
 
 // TestAlertRulesContent: every alert's PromQL parses and uses Rewind's real
 // metric names, labels and label values; each has a severity and says what
-// to do; the alerts issue 6 asks for are there with their conditions.
+// to do; the alerts HA needs are there with their conditions.
 func TestAlertRulesContent(t *testing.T) {
 	rules := loadRules(t)
 	for name, r := range rules {

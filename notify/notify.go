@@ -1,6 +1,6 @@
 // Package notify tells people what Rewind did, reliably: a durable outbox
 // in the store, a background dispatcher, and the routing of events to the
-// notifiers that the policy names for each system (DESIGN.md §5–§6).
+// notifiers that the policy names for each system (docs/rollback.md, docs/policy.md).
 //
 // The stages, as in Alertmanager's notification pipeline:
 //

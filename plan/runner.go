@@ -1,4 +1,4 @@
-// Package plan is the durable rollback runner of DESIGN.md §5: it runs the
+// Package plan is the durable rollback runner of docs/rollback.md: it runs the
 // steps of rewind.PlanSteps through their executors, journals each step in a
 // Store before and after it runs, resumes an unfinished rollback after a
 // restart, and fences the target so that a system is rolled back at most

@@ -1,4 +1,4 @@
-// Package policy loads Rewind's policy file (version 1, DESIGN.md §3):
+// Package policy loads Rewind's policy file (version 1, docs/policy.md):
 // strict YAML with line numbers → defaults → validation → compiled triggers.
 // Every error is reported at once as FILE:LINE: path: message.
 package policy

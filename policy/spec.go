@@ -20,7 +20,7 @@ func (d *Duration) decodeScalar(s string) error {
 
 func (d Duration) String() string { return model.Duration(d).String() }
 
-// The types below mirror the YAML of policy v1 (DESIGN.md §3) field by field.
+// The types below mirror the YAML of policy v1 (docs/policy.md) field by field.
 // They are decoded strictly, then compiled into Policy.
 
 type fileSpec struct {

@@ -1,4 +1,4 @@
-// Package istio holds the rollback plan's drain executor (DESIGN.md §5):
+// Package istio holds the rollback plan's drain executor (docs/rollback.md):
 // an Istio VirtualService's HTTP routes that split traffic between the
 // canary and the baseline send it all to the baseline. It uses the dynamic
 // client on networking.istio.io/v1 VirtualServices, or v1beta1 where v1 is

@@ -1,5 +1,5 @@
 // Package kubernetes holds the rollback plan's Kubernetes executors
-// (DESIGN.md §5) for one canary Deployment, built on client-go (never a
+// (docs/rollback.md) for one canary Deployment, built on client-go (never a
 // kubectl subprocess):
 //
 //   - Undo: `kubectl rollout undo` semantics, recorded on the Deployment so

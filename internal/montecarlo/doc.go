@@ -1,4 +1,4 @@
-// Package montecarlo measures the statistical judge's quality bars (issue 3)
+// Package montecarlo measures the statistical judge's quality bars
 // through the real pipeline: each run generates a history with
 // internal/scenario (binomial errors per scrape, lognormal latencies),
 // loads it into the embedded TSDB as OpenMetrics text and replays a policy

@@ -1,5 +1,5 @@
 // Package testenv starts the real external components that Rewind's tests
-// run against (DESIGN.md §7). Each helper skips the test with a visible
+// run against (docs/testing.md). Each helper skips the test with a visible
 // reason when its binary is missing, except when the environment variable
 // CI is set: CI installs every binary, so there a missing one fails.
 //

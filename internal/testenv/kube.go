@@ -1,6 +1,6 @@
 package testenv
 
-// A real Kubernetes control plane for tests (DESIGN.md §7, issue 4): etcd,
+// A real Kubernetes control plane for tests (docs/testing.md): etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler built from the
 // Kubernetes Go modules pinned in tools/kube, and kwok making pods Running
 // and Ready on a fake node. .ci/build-kube builds and caches the binaries.

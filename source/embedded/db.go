@@ -71,7 +71,7 @@ type DB struct {
 	engine *promql.Engine
 	logger *slog.Logger
 
-	mu     sync.RWMutex // guards closed; held shared by every head access
+	mu     sync.RWMutex // guards closed; held shared by every store access
 	closed bool
 
 	scrapeMu sync.Mutex

@@ -1,18 +1,19 @@
-// Package embedded runs the Prometheus TSDB head and PromQL engine in-process.
+// Package embedded runs Prometheus's PromQL engine in-process over samples kept in memory.
 // It backs `rewind backtest --data FILE.om` and the live demo, and implements
 // rewind.Source and rewind.RangeSource with the same semantics as a real
 // Prometheus server answering the HTTP API.
 //
 // # Storage
 //
-// A DB is a standalone TSDB head (no WAL, no blocks, no compaction). All
-// samples stay in memory; a private temporary directory holds the head's
-// chunk files and is removed by Close. The head is configured with a chunk
-// range far larger than any valid data span, so samples of any age can be
-// appended in any series order: loading 30 days of history works the same as
-// loading five minutes. Within one series samples must be appended in time
-// order; the OpenMetrics loader sorts them for you, a live Appender rejects a
-// sample older than the newest sample of its series.
+// A DB keeps its samples in memory: each series in Gorilla-compressed
+// (XOR) chunks of 120 samples, the encoding of Prometheus's TSDB, read by
+// the PromQL engine through the narrow storage.Queryable interface. It does
+// not use the TSDB itself, whose configuration package links the AWS, Azure
+// and Google Cloud SDKs into the binary. Series may be appended in any
+// order and samples of any age: loading 30 days of history works the same
+// as loading five minutes. Within one series samples must be appended in
+// time order; the OpenMetrics loader sorts them for you, a live Appender
+// rejects a sample older than the newest sample of its series.
 //
 // # Loading
 //
@@ -45,8 +46,8 @@
 // (string, or a range vector from an instant query), a native histogram
 // sample, and any PromQL *warning* annotation. Warnings (for example an
 // invalid quantile or a bucket with an unparsable "le") are what Prometheus's
-// HTTP API reports in "warnings", which DESIGN.md §4 makes the trigger
-// degraded; so they fail the query here too, and backtests agree with live
+// HTTP API reports in "warnings", which make the trigger degraded
+// (docs/decisions.md); so they fail the query here too, and backtests agree with live
 // runs. PromQL *info* annotations (for example "metric might not be a
 // counter") are reported by Prometheus in the separate "infos" field and are
 // harmless; they do not fail a query and are logged at debug level. One

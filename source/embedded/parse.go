@@ -130,7 +130,7 @@ func (ss *seriesSet) get(raw []byte, parsed func() labels.Labels) (*seriesBuf, e
 	return s, nil
 }
 
-// validLabels rejects label sets the head or PromQL cannot handle.
+// validLabels rejects label sets the store or PromQL cannot handle.
 func validLabels(lset labels.Labels) error {
 	if lset.Get(labels.MetricName) == "" {
 		return fmt.Errorf("%s: missing metric name", lset)

@@ -2,7 +2,7 @@
 // Prometheus itself, Thanos, Mimir (with its /prometheus prefix in the URL)
 // or VictoriaMetrics.
 //
-// Contracts (DESIGN.md §4):
+// Contracts (docs/decisions.md):
 //   - A query that did not produce a complete answer is an error wrapping
 //     rewind.ErrQuery (an *Error): non-2xx status, "status": "error"
 //     (bad_data, execution, timeout, ...), any warning or a partial response,
