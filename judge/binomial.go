@@ -44,10 +44,10 @@ func clopperPearson(k, n, tail float64) (lo, hi float64) {
 	}
 	lo, hi = 0, 1
 	if k > 0 {
-		lo = invBetaLower(tail, k, n-k+1)
+		lo = betaQuantile(tail, k, n-k+1)
 	}
 	if k < n {
-		hi = 1 - invBetaLower(tail, n-k, k+1)
+		hi = 1 - betaQuantile(tail, n-k, k+1)
 	}
 	return lo, hi
 }

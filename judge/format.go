@@ -77,27 +77,46 @@ func (t *text) needed(n float64) *text {
 	return t.s("; about ").requests(n).s(" needed to decide")
 }
 
-// verdict appends the decision after "p=…".
-func (t *text) verdict(sig, reached, holds bool, alpha, f float64, inc bool) *text {
-	goal := func() *text {
-		if inc {
-			return t.s("≥ ").times(f)
-		}
-		return t.s("≤ ").times(1 / f)
-	}
+// verdict appends the decision after "p=…": whether the canary is worse
+// by the seed's measure (its point estimate past goal) and whether that is
+// significant.
+func (t *text) verdict(sig, worse, holds bool, alpha float64, goal func(*text) *text) *text {
 	switch {
-	case holds && f > 1:
-		t.s("≤ α=").num(alpha).s(" and effect ")
-		return goal().s(": holds")
 	case holds:
-		return t.s("≤ α=").num(alpha).s(": holds")
-	case !sig:
-		return t.s("> α=").num(alpha).s(": not significant")
-	case !reached:
+		t.s("≤ α=").num(alpha).s(" and effect ")
+		return goal(t).s(": holds")
+	case worse && !sig:
+		t.s("> α=").num(alpha).s(": effect ")
+		return goal(t).s(" but not significant")
+	case worse:
+		t.s("≤ α=").num(alpha).s(" and effect ")
+		return goal(t).s(", but fewer than 2 bad canary requests")
+	case sig:
 		t.s("≤ α=").num(alpha).s(", but the effect is not ")
-		return goal()
+		return goal(t)
 	}
-	return t.s("≤ α=").num(alpha).s(", but fewer than 2 bad canary requests")
+	t.s("> α=").num(alpha).s(": not significant, and the effect is not ")
+	return goal(t)
+}
+
+// beyond is the goal of a ratio test: strictly past f toward worse.
+func beyond(f float64, inc bool) func(*text) *text {
+	return func(t *text) *text {
+		if inc {
+			return t.s("> ").times(f)
+		}
+		return t.s("< ").times(1 / f)
+	}
+}
+
+// beyondShare is the goal of a one-sample test: the share strictly past a.
+func beyondShare(a float64, inc bool) func(*text) *text {
+	return func(t *text) *text {
+		if inc {
+			return t.s("> ").pct(a)
+		}
+		return t.s("< ").pct(a)
+	}
 }
 
 // cannotDecide appends the clause of a result that cannot reach

@@ -74,15 +74,22 @@ func Latency(canary, baseline []Bucket, q float64, o Options) Result {
 		return r.insufficient(newText().cannotDecide(nc, o.Alpha, "all were in the +Inf bucket", r.Needed).String())
 	}
 	sig := r.PValue <= o.Alpha
-	reached := effectReached(r.Effect, f, true)
-	r.Holds = sig && reached
+	r.Worse = latencyWorse(canary, baseline, q, f)
+	r.Holds = sig && r.Worse
 	d := newText().s("canary p").num(100 * q).s(" ").num(qc).s(" vs baseline ").num(qb).s(": ").
 		times(r.Effect).s(" [").times(r.EffectLow).s(", ").times(r.EffectHigh).
 		s("]; rank p=").num(r.RankP).s(", tail ").num(t.canaryAbove).s("/").num(nc).
 		s(" above ").num(t.bound).s(" (expected ").pct(1 - q).s(") p=").num(r.TailP).
 		s("; p=").num(r.PValue).s(" ")
-	r.Detail = d.verdict(sig, reached, r.Holds, o.Alpha, f, true).String()
+	r.Detail = d.verdict(sig, r.Worse, r.Holds, o.Alpha, beyond(f, true)).String()
 	return r
+}
+
+// latencyWorse is the seed's measure: the ratio of the canary's and the
+// baseline's q-quantiles, interpolated by histogram_quantile from each
+// side's own buckets as given, strictly above f.
+func latencyWorse(canary, baseline []Bucket, q, f float64) bool {
+	return ratio(Quantile(canary, q), Quantile(baseline, q)) > f
 }
 
 // normalize sorts buckets by bound, merges equal bounds, clamps negative

@@ -44,14 +44,14 @@ func latencyCanDecide(c, b hist, q, alpha float64) bool {
 func neededLatency(c, b hist, q, f float64, o Options) float64 {
 	nc := c.total()
 	shape := extremeHist(c.le, 1)
-	if nc >= 1 && effectReached(ratio(c.quantile(q), b.quantile(q)), f, true) {
+	if nc >= 1 && effectPast(ratio(c.quantile(q), b.quantile(q)), f, true) {
 		shape = hist{le: c.le, n: make([]float64, len(c.n))}
 		for i, v := range c.n {
 			shape.n[i] = v / nc
 		}
 	}
 	base := max(nc, 1)
-	return searchNeeded(max(nc, o.minRequests()-1), func(n float64) bool {
+	return searchNeeded(max(nc, o.minRequests()-1), 0, func(n float64) bool {
 		if n < o.minRequests() {
 			return false
 		}

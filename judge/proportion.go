@@ -41,6 +41,7 @@ func Proportion(canary, baseline Counts, o Options) Result {
 
 	r.PValue = twoSampleP(c, b, f, inc)
 	r.Effect = ratio(c.Bad/c.Total, b.Bad/b.Total)
+	worse := twoSampleWorse(canary, baseline, f, inc)
 	// Exact conditional interval: canary share of all bad requests,
 	// Clopper–Pearson, mapped to the rate-ratio scale.
 	m := c.Bad + b.Bad
@@ -54,14 +55,43 @@ func Proportion(canary, baseline Counts, o Options) Result {
 	}
 
 	sig := r.PValue <= o.Alpha
-	reached := effectReached(r.Effect, f, inc)
-	r.Holds = sig && reached && (!inc || c.Bad >= minBad)
+	r.Worse = worse
+	r.Holds = sig && worse && (!inc || c.Bad >= minBad)
 	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" (").pct(c.Bad / c.Total).
 		s(") vs baseline ").num(b.Bad).s("/").num(b.Total).s(" (").pct(b.Bad / b.Total).
 		s("): ").times(r.Effect).s(" [").times(r.EffectLow).s(", ").times(r.EffectHigh).
 		s("], p=").num(r.PValue).s(" ")
-	r.Detail = t.verdict(sig, reached, r.Holds, o.Alpha, f, inc).String()
+	r.Detail = t.verdict(sig, worse, r.Holds, o.Alpha, beyond(f, inc)).String()
 	return r
+}
+
+// twoSampleWorse is the seed's measure on the counts as given: the ratio of
+// the canary's and the baseline's proportions strictly past f (Increase:
+// above f; Decrease: below 1/f). No bad request on either side is not
+// worse; a bad canary request against an all-zero baseline is (Increase).
+// The counts are valid (finite, non-negative) and both totals positive.
+func twoSampleWorse(canary, baseline Counts, f float64, inc bool) bool {
+	if canary.Total <= 0 || baseline.Total <= 0 {
+		return false
+	}
+	e := ratio(min(canary.Bad, canary.Total)/canary.Total, min(baseline.Bad, baseline.Total)/baseline.Total)
+	if inc {
+		return e > f
+	}
+	return e < 1/f
+}
+
+// aboveWorse is the seed's measure of the one-sample test: the canary's
+// share, from the counts as given, strictly past the threshold.
+func aboveWorse(canary Counts, above float64, inc bool) bool {
+	if canary.Total <= 0 {
+		return false
+	}
+	share := min(canary.Bad, canary.Total) / canary.Total
+	if inc {
+		return share > above
+	}
+	return share < above
 }
 
 // twoSampleP is the one-sided p-value of H0: p_c ≤ f·p_b (Increase) or
@@ -110,21 +140,22 @@ func twoSampleCanDecide(n float64, b Counts, f float64, o Options) bool {
 	return twoSampleP(Counts{Bad: 0, Total: n}, b, f, false) <= o.Alpha
 }
 
-// neededTwoSample is the smallest canary request count at which a canary
-// with the observed proportion (or, if that is not worse by the factor f,
-// the most extreme proportion) would be significant, the baseline growing
-// in proportion (same traffic split, same baseline proportion).
+// neededTwoSample is about the smallest canary request count at which a
+// canary with the observed proportion (or, if that is not worse by the
+// factor f, the most extreme proportion) would be significant, the baseline
+// growing in proportion (same traffic split, same baseline proportion).
 func neededTwoSample(c, b Counts, f float64, o Options) float64 {
 	if b.Total < 1 {
 		return math.Inf(1)
 	}
 	inc := o.increase()
 	share := worstShare(inc)
-	if c.Total >= 1 && effectReached(ratio(c.Bad/c.Total, b.Bad/b.Total), f, inc) {
+	if c.Total >= 1 && effectPast(ratio(c.Bad/c.Total, b.Bad/b.Total), f, inc) {
 		share = c.Bad / c.Total
 	}
 	base := max(c.Total, 1)
-	return searchNeeded(max(c.Total, o.minRequests()-1), func(n float64) bool {
+	from := max(c.Total, o.minRequests()-1)
+	return searchNeeded(from, twoSampleGuess(share, b, base, f, o), func(n float64) bool {
 		if n < o.minRequests() {
 			return false
 		}
@@ -139,6 +170,43 @@ func neededTwoSample(c, b Counts, f float64, o Options) float64 {
 		}
 		return twoSampleP(cs, bs, f, inc) <= o.Alpha
 	})
+}
+
+// twoSampleGuess is the normal approximation of neededTwoSample's answer:
+// the shifted binomial test's z-score grows as the square root of the
+// request count, the shares and the split fixed. 0 when it has none.
+func twoSampleGuess(share float64, b Counts, base, f float64, o Options) float64 {
+	r := b.Total / base                     // baseline requests per canary request
+	m := share + b.Bad/b.Total*r            // counted requests per canary request
+	pi0, excess := f/(f+r), share-m*f/(f+r) // the canary's share of them under H0, and its excess
+	if !o.increase() {
+		pi0 = 1 / (1 + f*r)
+		excess = m*pi0 - share
+	}
+	z1 := excess / math.Sqrt(m*pi0*(1-pi0))
+	if !(z1 > 0) {
+		return 0
+	}
+	z := normalQuantileUpper(o.Alpha)
+	n := math.Ceil(z * z / (z1 * z1))
+	if n > bigNeeded && n*m*pi0 >= 100 {
+		return -roundUp2(n) // the approximation is the answer
+	}
+	return n
+}
+
+// bigNeeded is the needed request count above which, when the expected
+// number of counted requests under H0 is at least 100 (where the normal
+// approximation of the binomial tail is good at any practical α), the
+// normal approximation is reported as the answer, rounded up to two
+// significant digits, instead of searched by exact tests whose cost grows
+// with the counts.
+const bigNeeded = 4096
+
+// roundUp2 rounds n up to two significant digits.
+func roundUp2(n float64) float64 {
+	e := math.Pow(10, math.Floor(math.Log10(n))-1)
+	return math.Ceil(n/e) * e
 }
 
 // ProportionAbove tests whether the canary's proportion of bad requests is
@@ -175,12 +243,12 @@ func ProportionAbove(canary Counts, above float64, o Options) Result {
 		return r.insufficient(newText().cannotDecide(c.Total, o.Alpha, worstCase(inc), r.Needed).String())
 	}
 	sig := r.PValue <= o.Alpha
-	reached := (inc && r.Effect > above) || (!inc && r.Effect < above)
-	r.Holds = sig && reached && (!inc || c.Bad >= minBad)
+	r.Worse = aboveWorse(canary, above, inc)
+	r.Holds = sig && r.Worse && (!inc || c.Bad >= minBad)
 	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" = ").pct(r.Effect).
 		s(" [").pct(r.EffectLow).s(", ").pct(r.EffectHigh).s("] vs ", worseWord(inc), " ").pct(above).
 		s(": p=").num(r.PValue).s(" ")
-	r.Detail = t.verdict(sig, true, r.Holds, o.Alpha, 1, inc).String()
+	r.Detail = t.verdict(sig, r.Worse, r.Holds, o.Alpha, beyondShare(above, inc)).String()
 	return r
 }
 
@@ -198,9 +266,9 @@ func aboveCanDecide(n, above float64, o Options) bool {
 	return aboveP(Counts{Bad: 0, Total: n}, above, false) <= o.Alpha
 }
 
-// neededAbove is the smallest canary request count at which the observed
-// proportion (or, if it is not beyond the threshold, the most extreme one)
-// would be significant.
+// neededAbove is about the smallest canary request count at which the
+// observed proportion (or, if it is not beyond the threshold, the most
+// extreme one) would be significant.
 func neededAbove(c Counts, above float64, o Options) float64 {
 	inc := o.increase()
 	share := worstShare(inc)
@@ -209,7 +277,15 @@ func neededAbove(c Counts, above float64, o Options) float64 {
 			share = obs
 		}
 	}
-	return searchNeeded(max(c.Total, o.minRequests()-1), func(n float64) bool {
+	var guess float64
+	if d := math.Abs(share - above); d > 0 {
+		z := normalQuantileUpper(o.Alpha)
+		guess = math.Ceil(z * z * above * (1 - above) / (d * d))
+		if guess > bigNeeded && guess*min(above, 1-above) >= 100 {
+			guess = -roundUp2(guess)
+		}
+	}
+	return searchNeeded(max(c.Total, o.minRequests()-1), guess, func(n float64) bool {
 		if n < o.minRequests() {
 			return false
 		}
@@ -221,19 +297,37 @@ func neededAbove(c Counts, above float64, o Options) float64 {
 	})
 }
 
-// searchNeeded returns the smallest n > from with ok(n), by doubling and
-// then bisection (ok is assumed monotone; near the answer discreteness may
-// make it off by a few requests); +Inf when no n up to 2^53 is ok.
-func searchNeeded(from float64, ok func(float64) bool) float64 {
+// neededPrecision is the relative precision of a needed request count: the
+// search stops once the answer is known to within 1/16 of it (exactly below
+// 16 requests), which bounds its cost; Detail says "about".
+const neededPrecision = 16
+
+// searchNeeded returns about the smallest n > from with ok(n) (ok is
+// assumed monotone): starting from guess when it is above from (the normal
+// approximation of the answer; 0 when none), then doubling, then
+// bisection to within 1/neededPrecision of the answer. +Inf when no n up to
+// 2^53 is ok. A negative guess is the answer itself, −n (large counts,
+// where the approximation is good and exact tests are costly).
+func searchNeeded(from, guess float64, ok func(float64) bool) float64 {
+	if guess < 0 {
+		return max(-guess, math.Floor(from)+1)
+	}
 	lo := max(math.Floor(from), 0)
 	hi := max(2*lo, lo+1)
+	if g := math.Ceil(guess); g > lo && g < maxCount {
+		if ok(g) {
+			hi = g
+		} else {
+			lo, hi = g, min(2*g, maxCount)
+		}
+	}
 	for !ok(hi) {
 		if hi >= maxCount {
 			return math.Inf(1)
 		}
 		lo, hi = hi, min(2*hi, maxCount)
 	}
-	for hi-lo > 1 {
+	for hi-lo > max(1, hi/neededPrecision) {
 		mid := math.Floor((lo + hi) / 2)
 		if ok(mid) {
 			hi = mid
@@ -253,11 +347,13 @@ func oddsTimes(pi, scale float64) float64 {
 	return pi / (1 - pi) * scale
 }
 
-func effectReached(effect, f float64, inc bool) bool {
+// effectPast reports whether an effect is strictly past the factor f
+// toward worse.
+func effectPast(effect, f float64, inc bool) bool {
 	if inc {
-		return effect >= f
+		return effect > f
 	}
-	return effect <= 1/f
+	return effect < 1/f
 }
 
 func worstShare(inc bool) float64 {

@@ -54,8 +54,15 @@ type Options struct {
 // true. Float fields that do not apply are NaN.
 type Result struct {
 	Test         string
-	Holds        bool // significant at Alpha and the effect reaches MinEffect
+	Holds        bool // worse, and significant at Alpha
 	Insufficient bool // too few requests (or invalid input) to decide; see Detail
+	// Worse is the seed's own measure, without statistics: the point
+	// estimate of the effect, computed from the counts as given (not
+	// rounded), is strictly past MinEffect (proportion, latency) or the
+	// canary's share strictly past Above: exactly the seed's condition on
+	// the same windows, e.g. canary > baseline × 1.5. It is what a trigger's
+	// hold time measures; Holds adds the evidence. False when Insufficient.
+	Worse bool
 
 	// PValue is the one-sided p-value toward worse (for latency, the
 	// Bonferroni-adjusted minimum of the rank and tail tests); in [0, 1].
