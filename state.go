@@ -26,10 +26,19 @@ type Outcome string
 
 const (
 	OutcomeFalse  Outcome = "false"   // condition evaluated, false
-	OutcomeTrue   Outcome = "true"    // condition evaluated, true
+	OutcomeTrue   Outcome = "true"    // condition evaluated, true (judge: worse, and the evidence suffices)
 	OutcomeNoData Outcome = "no-data" // empty, NaN, ±Inf, no traffic, too few requests
 	OutcomeError  Outcome = "error"   // the query failed
+	// OutcomeUnproven is a judge-form condition that holds by the seed's own
+	// measure (the effect's point estimate is past minEffect, or the share
+	// past above) while the statistical evidence does not (yet) suffice: it
+	// counts toward the hold time but never fires (decide.Assess).
+	OutcomeUnproven Outcome = "unproven"
 )
+
+// Worse reports whether o counts toward a trigger's hold time: the
+// condition holds, proven or not.
+func (o Outcome) Worse() bool { return o == OutcomeTrue || o == OutcomeUnproven }
 
 // Reading is one resolved query and what it returned at one evaluation.
 type Reading struct {
@@ -51,6 +60,29 @@ type Observation struct {
 	Reason   string     `json:"reason,omitempty"`
 	Readings []Reading  `json:"readings,omitempty"`
 	Judge    *Judgement `json:"judge,omitempty"`
+	// Step is what a sequential judge adds to its evidence at this
+	// evaluation; nil for every other trigger. Its totals are in Judge.
+	Step *Step `json:"-"`
+}
+
+// Step is the request counts of one evaluation interval of a sequential
+// judge: the requests since the previous evaluation (the policy's interval),
+// not a window. The interval's counts come from the differences of the
+// counters, so consecutive steps never overlap.
+type Step struct {
+	Canary, Baseline StepCounts
+	// Bound is, for a latency judge, the upper bound of the baseline's
+	// q-quantile bucket in this evaluation's window: the threshold above
+	// which the next interval's requests are counted (0: none).
+	Bound float64
+}
+
+// StepCounts is one side's counts of a Step: bad (or, for latency, every)
+// requests out of Total; for latency, Le and Cum are the interval's
+// cumulative histogram (ascending bounds, +Inf last).
+type StepCounts struct {
+	Bad, Total float64
+	Le, Cum    []float64
 }
 
 // Judgement is the statistical evidence of a judge-form trigger.
@@ -65,6 +97,12 @@ type Judgement struct {
 	Counts     map[string]float64 `json:"counts,omitempty"`
 	Needed     *float64           `json:"neededRequests,omitempty"`
 	Detail     string             `json:"detail,omitempty"`
+	// Sequential judges: the e-value of the current episode (the Episode-th
+	// of the canary's life), which proves the canary worse once it reaches
+	// 1/Alpha; PValue is then min(1, 1/EValue), an anytime-valid p-value.
+	Sequential bool     `json:"sequential,omitempty"`
+	EValue     *float64 `json:"eValue,omitempty"`
+	Episode    int      `json:"episode,omitempty"`
 }
 
 // Transition is a change of a trigger's state.

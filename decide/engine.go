@@ -4,6 +4,7 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/judge"
 	"github.com/rewind-sre/rewind/policy"
 )
 
@@ -17,6 +18,7 @@ const historyLen = 6
 type TriggerStatus struct {
 	Trigger *policy.Trigger
 	Status
+	rule    Rule
 	history [historyLen]rewind.Transition
 	nHist   int
 }
@@ -65,7 +67,7 @@ type Cycle struct {
 func NewSystemState(sys *policy.System) *SystemState {
 	s := &SystemState{System: sys, Triggers: make([]*TriggerStatus, len(sys.Triggers))}
 	for i, t := range sys.Triggers {
-		s.Triggers[i] = &TriggerStatus{Trigger: t, Status: Status{State: rewind.StateOK}}
+		s.Triggers[i] = &TriggerStatus{Trigger: t, Status: Status{State: rewind.StateOK}, rule: RuleOf(t)}
 	}
 	return s
 }
@@ -79,13 +81,14 @@ func (s *SystemState) Apply(at time.Time, obs []rewind.Observation, policyHash s
 		o := obs[i]
 		o.At = at
 		prev := ts.State
-		ts.Status = Assess(ts.Status, o, RuleOf(ts.Trigger))
+		ts.Status = Assess(ts.Status, o, ts.rule)
 		if o.Outcome == rewind.OutcomeError {
 			failed = true
 		}
 		if ts.State != prev {
+			l := ts.Last // with a sequential judge's evidence
 			tr := rewind.Transition{At: at, System: s.System.Name, Trigger: ts.Trigger.Name, From: prev, To: ts.State,
-				Canary: o.Canary, Baseline: o.Baseline, Reason: o.Reason, Judge: o.Judge}
+				Canary: l.Canary, Baseline: l.Baseline, Reason: l.Reason, Judge: l.Judge}
 			ts.record(tr)
 			c.Transitions = append(c.Transitions, tr)
 			newlyFiring = newlyFiring || (ts.State == rewind.StateFiring && ts.Trigger.Action == rewind.ActionRollback)
@@ -112,6 +115,12 @@ func (s *SystemState) Apply(at time.Time, obs []rewind.Observation, policyHash s
 	c.BlindChanged, s.Blind, c.Blind = blind != s.Blind, blind, blind
 	if newlyFiring {
 		c.Decision = s.decision(at, c.Firing, policyHash)
+		// The canary is rolled back: its life ends, and with it the
+		// sequential evidence and the count of episodes over which α is
+		// spent.
+		for _, ts := range s.Triggers {
+			ts.Evidence, ts.LastWorse = judge.Evidence{}, time.Time{}
+		}
 	}
 	return c
 }

@@ -10,8 +10,13 @@ import (
 )
 
 // judgeCounts evaluates the judge form: a statistical test on request counts
-// (proportion) or histogram buckets (latency). A test that cannot reach
-// significance with these counts is no data, never a rollback.
+// (proportion) or histogram buckets (latency). Its outcome separates the
+// seed's measure from the evidence (decide.Assess): worse by the point
+// estimate and significant is true, worse but not (yet) significant is
+// unproven, not worse is false. A test that cannot reach significance with
+// these counts is no data, never a rollback. A sequential judge reads only
+// the point estimate from its windows, and the interval's counts (Step)
+// from which decide accumulates its evidence.
 func judgeCounts(q *querier, t *policy.Trigger, o *rewind.Observation) {
 	j := t.Judge
 	opts := judge.Options{Alpha: j.Alpha, MinEffect: j.MinEffect, Direction: judge.Direction(j.Direction)}
@@ -23,21 +28,32 @@ func judgeCounts(q *querier, t *policy.Trigger, o *rewind.Observation) {
 		if !okC || !okB {
 			return
 		}
-		r = judge.Latency(c, b, j.Quantile, opts)
+		if j.Sequential {
+			r = judge.LatencyEstimate(c, b, j.Quantile, opts)
+		} else {
+			r = judge.Latency(c, b, j.Quantile, opts)
+		}
 		o.Canary, o.Baseline = finite(judge.Quantile(c, j.Quantile)), finite(judge.Quantile(b, j.Quantile))
 	default:
 		c, ok := q.counts("canary", j.Canary, o)
 		if !ok {
 			return
 		}
-		if j.Above != nil {
+		switch {
+		case j.Above != nil && j.Sequential:
+			r = judge.ProportionAboveEstimate(c, *j.Above, opts)
+		case j.Above != nil:
 			r = judge.ProportionAbove(c, *j.Above, opts)
-		} else {
+		default:
 			b, ok := q.counts("baseline", j.Baseline, o)
 			if !ok {
 				return
 			}
-			r = judge.Proportion(c, b, opts)
+			if j.Sequential {
+				r = judge.ProportionEstimate(c, b, opts)
+			} else {
+				r = judge.Proportion(c, b, opts)
+			}
 			o.Baseline = finite(b.Bad / b.Total)
 		}
 		o.Canary = finite(c.Bad / c.Total)
@@ -48,9 +64,76 @@ func judgeCounts(q *querier, t *policy.Trigger, o *rewind.Observation) {
 		o.Outcome = rewind.OutcomeNoData
 	case r.Holds:
 		o.Outcome = rewind.OutcomeTrue
+	case r.Worse:
+		o.Outcome = rewind.OutcomeUnproven
 	default:
 		o.Outcome = rewind.OutcomeFalse
 	}
+	if j.Sequential && !r.Insufficient {
+		o.Judge.Sequential = true
+		step(q, j, r, o)
+	}
+}
+
+// step reads a sequential judge's interval counts into o.Step; a failed
+// query makes the observation an error, as any other.
+func step(q *querier, j *policy.Judge, r judge.Result, o *rewind.Observation) {
+	s := &rewind.Step{}
+	if j.Test == "latency" {
+		if !q.stepBuckets("canary", j.Canary.BucketsStep, &s.Canary, o) || !q.stepBuckets("baseline", j.Baseline.BucketsStep, &s.Baseline, o) {
+			return
+		}
+		if !math.IsNaN(r.TailBound) {
+			s.Bound = r.TailBound
+		}
+		o.Step = s
+		return
+	}
+	if !q.stepCounts("canary", j.Canary, &s.Canary, o) {
+		return
+	}
+	if j.Above == nil && !q.stepCounts("baseline", j.Baseline, &s.Baseline, o) {
+		return
+	}
+	o.Step = s
+}
+
+// stepCounts reads one side's interval counts: empty results are zero
+// (no series changed, or none reset-free), NaN or ±Inf are an error.
+func (q *querier) stepCounts(side string, jq policy.JudgeQueries, into *rewind.StepCounts, o *rewind.Observation) bool {
+	for _, part := range []struct {
+		name, promql string
+		v            *float64
+	}{{" interval total", jq.TotalStep, &into.Total}, {" interval bad", jq.BadStep, &into.Bad}} {
+		v, r, ok, err := q.scalar(side+part.name, part.promql)
+		o.Readings = append(o.Readings, r)
+		switch {
+		case err != nil:
+			o.Outcome, o.Reason = rewind.OutcomeError, err.Error()
+			return false
+		case !ok && r.Series > 0:
+			o.Outcome, o.Reason = rewind.OutcomeError, noDataReason(side+part.name, r)
+			return false
+		case ok:
+			*part.v = v
+		}
+	}
+	return true
+}
+
+// stepBuckets reads one side's interval histogram.
+func (q *querier) stepBuckets(side, promql string, into *rewind.StepCounts, o *rewind.Observation) bool {
+	outcome, reason := o.Outcome, o.Reason
+	bs, ok := q.buckets(side+" interval", promql, o)
+	if !ok {
+		if o.Outcome == rewind.OutcomeNoData { // no bucket changed: an empty interval
+			o.Outcome, o.Reason = outcome, reason
+			return true
+		}
+		return false
+	}
+	into.Le, into.Cum = judge.Cumulative(bs)
+	return true
 }
 
 // counts reads one side's bad and total counts. An empty bad query with a

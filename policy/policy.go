@@ -182,6 +182,14 @@ type Judge struct {
 	Above     *float64
 	Alpha     float64
 	Direction string // increase | decrease
+	// Sequential judges prove a canary worse with an anytime-valid test on
+	// the counts of each evaluation interval (the Step queries, whose
+	// interval is Step), accumulated over the trigger's episode of active
+	// runs; the windowed queries give only the seed's measure (the point
+	// estimate). Window is the longest range of those queries.
+	Sequential bool
+	Step       time.Duration
+	Window     time.Duration
 }
 
 // Probe is an HTTP health check of a canary endpoint: the trigger holds
@@ -194,9 +202,11 @@ type Probe struct {
 	Timeout      time.Duration
 }
 
-// JudgeQueries are one side's resolved count queries.
+// JudgeQueries are one side's resolved count queries: over the window (the
+// policy's queries), and for a sequential judge over one interval.
 type JudgeQueries struct {
-	Bad, Total, Buckets string
+	Bad, Total, Buckets             string
+	BadStep, TotalStep, BucketsStep string
 }
 
 func (t *Trigger) queries() []string {
@@ -210,7 +220,8 @@ func (t *Trigger) queries() []string {
 		return nil
 	case FormJudge:
 		j := t.Judge
-		return []string{j.Canary.Bad, j.Canary.Total, j.Canary.Buckets, j.Baseline.Bad, j.Baseline.Total, j.Baseline.Buckets}
+		return []string{j.Canary.Bad, j.Canary.Total, j.Canary.Buckets, j.Baseline.Bad, j.Baseline.Total, j.Baseline.Buckets,
+			j.Canary.BadStep, j.Canary.TotalStep, j.Canary.BucketsStep, j.Baseline.BadStep, j.Baseline.TotalStep, j.Baseline.BucketsStep}
 	default:
 		return []string{t.Canary, t.Baseline}
 	}

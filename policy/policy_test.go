@@ -127,3 +127,61 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestSequentialStepQueries: a sequential judge reads each interval's counts
+// from the differences of its counters, derived from its window queries.
+func TestSequentialStepQueries(t *testing.T) {
+	text := `apiVersion: rewind/v1
+kind: Policy
+systems:
+  - name: s
+    interval: 1m
+    canary:   { selector: 'version="canary"' }
+    baseline: { selector: 'version="baseline"' }
+    triggers:
+      - name: errors
+        judge:
+          test: proportion
+          bad:   'sum(increase(http_requests_total{status=~"5..", {{selector}} }[5m]))'
+          total: 'sum(increase(http_requests_total{ {{selector}} }[5m] offset 1m))'
+          minEffect: 1.5
+          sequential: true
+      - name: p99
+        judge:
+          test: latency
+          buckets: 'sum by (le) (increase(http_request_duration_seconds_bucket{ {{selector}} }[5m]))'
+          sequential: true
+      - name: windowed
+        judge:
+          test: proportion
+          bad:   'sum(increase(http_requests_total{status=~"5..", {{selector}} }[5m]))'
+          total: 'sum(increase(http_requests_total{ {{selector}} }[5m]))'
+          above: 0.03
+`
+	p, err := Parse("s.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := p.Systems[0].Triggers
+	j := tr[0].Judge
+	if !j.Sequential || j.Step.Minutes() != 1 {
+		t.Fatalf("sequential %v, step %s", j.Sequential, j.Step)
+	}
+	for got, want := range map[string]string{
+		j.Canary.BadStep:                `sum(((http_requests_total{status=~"5..",version="canary"} - http_requests_total{status=~"5..",version="canary"} offset 1m) >= 0))`,
+		j.Baseline.TotalStep:            `sum(((http_requests_total{version="baseline"} offset 1m - http_requests_total{version="baseline"} offset 2m) >= 0))`,
+		tr[1].Judge.Canary.BucketsStep:  `sum by (le) (((http_request_duration_seconds_bucket{version="canary"} - http_request_duration_seconds_bucket{version="canary"} offset 1m) >= 0))`,
+		tr[2].Judge.Canary.BadStep + "": "",
+	} {
+		if got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+	if tr[2].Judge.Sequential {
+		t.Error("sequential is off unless set")
+	}
+	qs := strings.Join(p.Systems[0].Queries(), "\n")
+	if !strings.Contains(qs, j.Baseline.BadStep) || !strings.Contains(qs, tr[1].Judge.Baseline.BucketsStep) {
+		t.Errorf("the interval queries are not among the system's queries:\n%s", qs)
+	}
+}

@@ -98,6 +98,9 @@ type judgeSpec struct {
 	Above     *float64 `yaml:"above"`
 	Alpha     *float64 `yaml:"alpha"`
 	Direction string   `yaml:"direction"`
+	// Sequential: evidence from an anytime-valid test on each interval's
+	// counts, accumulated over the trigger's active run (docs/judge.md).
+	Sequential *bool `yaml:"sequential"`
 }
 
 type rollbackSpec struct {

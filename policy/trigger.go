@@ -195,6 +195,38 @@ func (c *compiler) judgeForm(path string, s *triggerSpec, sys *System, t *Trigge
 	default:
 		c.errf(jp+".test", "must be proportion or latency, not %q", js.Test)
 	}
+	if js.Sequential != nil && *js.Sequential {
+		c.sequential(jp, j, sys.Interval)
+	}
+}
+
+// sequential derives the interval count queries of a sequential judge from
+// its window queries (stepQuery), the interval being the system's.
+func (c *compiler) sequential(jp string, j *Judge, interval time.Duration) {
+	j.Sequential, j.Step = true, interval
+	// Both sides come from one template: an error is reported once.
+	step := func(field, canary, baseline string) (string, string) {
+		if canary == "" {
+			return "", ""
+		}
+		cs, w, err := stepQuery(canary, interval)
+		if err != nil {
+			c.errf(jp+"."+field, "%v", err)
+			return "", ""
+		}
+		j.Window = max(j.Window, w)
+		if baseline == "" {
+			return cs, ""
+		}
+		bs, _, err := stepQuery(baseline, interval)
+		if err != nil {
+			c.errf(jp+"."+field, "%v", err)
+		}
+		return cs, bs
+	}
+	j.Canary.BadStep, j.Baseline.BadStep = step("bad", j.Canary.Bad, j.Baseline.Bad)
+	j.Canary.TotalStep, j.Baseline.TotalStep = step("total", j.Canary.Total, j.Baseline.Total)
+	j.Canary.BucketsStep, j.Baseline.BucketsStep = step("buckets", j.Canary.Buckets, j.Baseline.Buckets)
 }
 
 func (c *compiler) probeForm(path string, s *triggerSpec, t *Trigger) {
