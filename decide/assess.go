@@ -129,8 +129,10 @@ func Assess(prev Status, obs rewind.Observation, r Rule) Status {
 // before they were seen.
 func (s *Sequential) assess(e *judge.Evidence, prev Status, obs rewind.Observation) (rewind.Observation, bool) {
 	switch {
+	case e.Episode == 0: // the life's first, or the first after a rollback
+		e.Begin()
 	case prev.ActiveAt.IsZero():
-		if e.Episode == 0 || prev.LastWorse.IsZero() || obs.At.Sub(prev.LastWorse) > s.Window {
+		if prev.LastWorse.IsZero() || obs.At.Sub(prev.LastWorse) > s.Window {
 			e.Begin()
 		}
 	case obs.Step != nil && obs.At.Sub(prev.Last.At) >= s.Step:

@@ -89,3 +89,42 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("history %d, last %v", len(h), h[len(h)-1].At)
 	}
 }
+
+// TestDecisionEndsTheLife: a rollback decision clears every trigger's
+// sequential evidence (the canary's life ends), and a trigger still worse
+// after it begins a new episode rather than adding to none.
+func TestDecisionEndsTheLife(t *testing.T) {
+	sys := testSystem(t)
+	var seq int
+	for i, tr := range sys.Triggers {
+		if tr.Judge != nil && tr.Judge.Sequential {
+			seq = i
+			break
+		}
+	}
+	if !sys.Triggers[seq].Judge.Sequential {
+		t.Skip("the built-in policy has no sequential judge")
+	}
+	st := NewSystemState(sys)
+	obs := allObs(sys, rewind.OutcomeFalse)
+	obs[seq] = rewind.Observation{Outcome: rewind.OutcomeUnproven, Judge: &rewind.Judgement{Test: "proportion"},
+		Step: &rewind.Step{Canary: rewind.StepCounts{Bad: 1, Total: 150}, Baseline: rewind.StepCounts{Bad: 3, Total: 600}}}
+	st.Apply(t0, obs, "h")
+	st.Apply(t0.Add(30*time.Second), obs, "h")
+	if e := st.Triggers[seq].Evidence; e.Episode != 1 || e.Intervals != 1 {
+		t.Fatalf("before: %+v", e)
+	}
+	// Another trigger fires at once: a rollback is decided.
+	fire := append([]rewind.Observation(nil), obs...)
+	fire[5] = rewind.Observation{Outcome: rewind.OutcomeTrue}
+	if c := st.Apply(t0.Add(time.Minute), fire, "h"); c.Decision == nil {
+		t.Fatal("no decision")
+	}
+	if e := st.Triggers[seq].Evidence; e.Episode != 0 || e.Intervals != 0 {
+		t.Fatalf("the decision kept the evidence: %+v", e)
+	}
+	st.Apply(t0.Add(90*time.Second), obs, "h")
+	if e := st.Triggers[seq].Evidence; e.Episode != 1 || e.Intervals != 0 {
+		t.Fatalf("after: %+v", e)
+	}
+}
