@@ -45,9 +45,12 @@ func Write(w io.Writer, c Config) error {
 		for i, in := range insts {
 			s := sides[i]
 			if in.version == "canary" {
+				if t.Before(c.CanaryFrom) {
+					continue
+				}
 				s = c.faulty(s, t, in)
 			}
-			if k > 0 {
+			if k > 0 && (in.version != "canary" || t.After(c.CanaryFrom)) {
 				in.advance(rng, s, c.Scrape.Seconds())
 			}
 			series[i] = append(series[i], in.snapshot(t, s))

@@ -60,7 +60,11 @@ type Config struct {
 	Baseline Side
 	Canary   Side
 	NoCanary bool // the canary exports no series at all
-	Fault    Fault
+	// CanaryFrom, when set, is when the canary starts: its pods export no
+	// series before it and their counters start at zero then (a new
+	// deployment; a fault At the same instant is its warm-up).
+	CanaryFrom time.Time
+	Fault      Fault
 }
 
 // Healthy returns the reference system: baseline 2 pods at 20 req/s,
