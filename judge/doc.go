@@ -40,14 +40,25 @@
 // baseline and NaN for no bad requests at all). Its interval is the
 // Clopper–Pearson interval for π, each tail α (confidence 1 − 2α), mapped
 // to the ratio scale by π/(1−π) · n_b/n_c; so its lower bound exceeds f
-// exactly when the shifted binomial test rejects at α. The upper bound is
-// +Inf when the baseline has no bad request.
+// exactly when the shifted binomial test rejects at α (above 3 000 bad
+// requests on both sides of a bound the interval uses the asymptotic beta
+// quantile, within 1e-4 relative). The upper bound is +Inf when the
+// baseline has no bad request.
 //
-// The result holds when the p-value is ≤ α, the effect's point estimate
-// reaches f (≥ f with Increase, ≤ 1/f with Decrease) and, with Increase,
-// the canary has at least 2 bad requests: one bad request never holds,
-// however clean the baseline. Against an all-zero baseline the p-value is
-// π0^x_c, so steady canary errors are caught once there are enough of them.
+// # Worse and holds
+//
+// Result.Worse is the seed's own measure, without statistics: the effect's
+// point estimate, computed from the counts as given (not rounded), strictly
+// past f (> f with Increase, < 1/f with Decrease; for the one-sample test
+// the share strictly past a; for latency the ratio of the quantiles each
+// side's own buckets interpolate, > f) — exactly the seed's condition on the
+// same windows. It is what a trigger's hold measures (decide.Assess).
+//
+// The result holds when it is worse, the p-value is ≤ α and, with
+// Increase, the canary has at least 2 bad requests: one bad request never
+// holds, however clean the baseline. Against an all-zero baseline the
+// p-value is π0^x_c, so steady canary errors are caught once there are
+// enough of them.
 //
 // # Proportion above a threshold (one sample)
 //
@@ -55,8 +66,9 @@
 //
 // for the threshold a = ProportionAbove's above, by the exact binomial tail
 // P(Binomial(n_c, a) ≥ x_c) (Decrease: ≤). The effect is p̂_c itself with
-// its Clopper–Pearson interval at confidence 1 − 2α. It holds when the
-// p-value is ≤ α, p̂_c is beyond a and, with Increase, x_c ≥ 2.
+// its Clopper–Pearson interval at confidence 1 − 2α. It holds when it is
+// worse (p̂_c strictly beyond a), the p-value is ≤ α and, with Increase,
+// x_c ≥ 2.
 //
 // # Latency (histogram buckets)
 //
@@ -96,10 +108,36 @@
 // significant: every canary request bad (Increase) or none (Decrease), or
 // every canary request in the +Inf bucket (latency), with the baseline as
 // observed; with Increase, fewer than 2 canary requests is also
-// insufficient. Result.Needed then holds the smallest number of canary
-// requests in the window at which the test could decide, found by doubling
-// and bisection: a canary with the observed proportion (or distribution)
-// if its effect reaches f, else with the most extreme one, and the
-// baseline grown in the same proportion (same traffic split, same baseline
-// proportion or distribution).
+// insufficient. Result.Needed then holds about the smallest number of
+// canary requests in the window at which the test could decide: a canary
+// with the observed proportion (or distribution) if its effect is past f,
+// else with the most extreme one, and the baseline grown in the same
+// proportion (same traffic split, same baseline proportion or
+// distribution). It is searched from the normal approximation's answer by
+// doubling and bisection to within 1/16 (exact below 16 requests); when
+// that answer is above 4 096 requests with at least 100 counted requests
+// expected under H0 it is reported itself, rounded up to two significant
+// digits. Every call costs at most a few dozen exact tail evaluations.
+//
+// # Sequential evidence
+//
+// ProportionEstimate, ProportionAboveEstimate and LatencyEstimate give the
+// point estimate (Worse) of a window without a test, for a sequential
+// judge, whose evidence is an Evidence: the anytime-valid test of the counts
+// of each evaluation interval. Given an interval's requests n (canary) and
+// n′ (baseline) and its bad requests m = x + y, x is Binomial(m, π) (exact
+// for Poisson bad requests), and p_c ≤ f·p_b means π ≤ π0 = f·n/(f·n + n′).
+// For each odds ratio ρ = 1.5^j, j = 1 … 16, the interval multiplies a
+// component by ρ^x / (1 − π0 + π0ρ)^m, the likelihood ratio of the log-odds
+// shifted by ln ρ, whose conditional expectation is at most 1 under the
+// composite null; the equally weighted mixture of the components is a test
+// supermartingale. One sample: π0 = a, m = n. Decrease: the baseline's
+// share against f·n′/(n + f·n′) (one sample: the uncounted share against
+// 1 − a). Latency (AddTail): the requests above a threshold set from the
+// previous window (SetBound, QuantileBound), two-sample with f = 1. The
+// caller (decide) chooses the intervals before they are seen and begins an
+// episode with Begin; the k-th episode of a life is proven when
+// 1/(k(k+1)) × the mixture ≥ 1/α, so that, by Ville's inequality and the
+// union over episodes, a canary never worse than the null is proven with
+// probability at most α over its whole life (docs/judge.md).
 package judge

@@ -89,3 +89,26 @@ func FuzzLatency(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEvidence: any counts leave the evidence a number (never NaN), and an
+// interval whose canary share is at or below the null's never raises it.
+func FuzzEvidence(f *testing.F) {
+	f.Add(3.0, 30.0, 1.0, 600.0, 1.5, 0.0, false)
+	f.Add(0.0, 1.0, 0.0, 1e15, 1.0, 0.03, true)
+	f.Add(math.NaN(), math.Inf(1), -1.0, 0.0, 0.0, 1.0, false)
+	f.Add(5e15, 8e15, 1.0, 8e15, 1e300, 0.5, true)
+	f.Fuzz(func(t *testing.T, cb, ct, bb, bt, minEffect, above float64, dec bool) {
+		var e Evidence
+		e.Begin()
+		before := e.LogE()
+		e.Add(Counts{cb, ct}, Counts{bb, bt}, SeqTest{MinEffect: minEffect, Above: above, Decrease: dec})
+		if math.IsNaN(e.LogE()) {
+			t.Fatalf("log e-value NaN after %v %v %v %v (f %v, above %v)", cb, ct, bb, bt, minEffect, above)
+		}
+		_ = e.Describe(0.01, SeqTest{Above: above}, false)
+		// No bad canary request in a two-sample increase test is never evidence.
+		if !dec && above == 0 && cb == 0 && e.LogE() > before+1e-12 {
+			t.Fatalf("no canary error raised the evidence: %v → %v", before, e.LogE())
+		}
+	})
+}

@@ -68,6 +68,9 @@ func Latency(canary, baseline []Bucket, q float64, o Options) Result {
 	cLo, cHi := ch.quantileCI(q, z)
 	bLo, bHi := bh.quantileCI(q, z)
 	r.EffectLow, r.EffectHigh = ratioLow(cLo, bHi), ratio(cHi, bLo)
+	if cLo < 0 || bLo < 0 || r.Effect < 0 { // negative durations: the ratio has no interval
+		r.EffectLow, r.EffectHigh = math.NaN(), math.NaN()
+	}
 
 	if !latencyCanDecide(ch, bh, q, o.Alpha) {
 		r.Needed = neededLatency(ch, bh, q, f, o)
