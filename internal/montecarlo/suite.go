@@ -128,6 +128,9 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 		res.Judges = append(res.Judges, r.Name)
 	}
 	for _, c := range HealthyCases() {
+		if opt.Lives <= 0 {
+			break
+		}
 		for _, r := range rules {
 			h, err := MeasureHealthy(ctx, r, c, opt.Lives, opt)
 			if err != nil {
@@ -138,6 +141,9 @@ func Run(ctx context.Context, opt Options) (*Results, error) {
 		}
 	}
 	for _, c := range FaultCases() {
+		if opt.Runs <= 0 {
+			break
+		}
 		for _, r := range rules {
 			f, err := MeasureFault(ctx, r, c, opt.Runs, opt)
 			if err != nil {

@@ -32,8 +32,8 @@ func main() {
 
 func run() (bool, error) {
 	opt := montecarlo.Options{Size: montecarlo.FullSize, Progress: os.Stderr}
-	flag.IntVar(&opt.Lives, "lives", opt.Lives, "healthy canaries (4 hours each) per case and judge")
-	flag.IntVar(&opt.Runs, "runs", opt.Runs, "runs per fault case and policy")
+	flag.IntVar(&opt.Lives, "lives", opt.Lives, "healthy canaries (4 hours each) per case and judge (0: none)")
+	flag.IntVar(&opt.Runs, "runs", opt.Runs, "runs per fault case and judge (0: none)")
 	flag.Uint64Var(&opt.Seed, "seed", 1, "suite seed: every run's history derives from it")
 	flag.IntVar(&opt.Workers, "workers", 0, "runs replayed at once (0: GOMAXPROCS)")
 	compare := flag.Bool("compare", false, "also replay the seed's rules (no statistics, the seed's holds)")
