@@ -224,8 +224,12 @@ func QuantileBound(bs []Bucket, q float64) float64 {
 // it began and the e-value against 1/alpha.
 func (e *Evidence) Describe(alpha float64, t SeqTest, latency bool) string {
 	d := newText()
-	if e.Episode < 1 {
+	switch {
+	case e.Episode < 1:
 		return "no episode"
+	case e.Intervals == 0:
+		return d.s("episode ").num(float64(e.Episode)).s(", no interval counted yet: e=").num(e.EValue()).
+			s(" < 1/α=").num(1 / alpha).String()
 	}
 	d.s("episode ").num(float64(e.Episode)).s(": canary ").num(e.Canary.Bad).s("/").num(e.Canary.Total)
 	switch {

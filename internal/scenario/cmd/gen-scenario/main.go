@@ -29,6 +29,9 @@ func run() error {
 	faultFor := flag.Duration("for", 0, "how long the fault lasts (0: to the end)")
 	value := flag.Float64("value", 0, "the fault's magnitude (0: the kind's default)")
 	canaryRPS := flag.Float64("canary-rps", 5, "canary requests per second")
+	newCanary := flag.Bool("new-canary", false, "the canary starts at -at (with the fault: a warm-up)")
+	baselineRPS := flag.Float64("baseline-rps", 20, "baseline requests per second, all pods together")
+	baselinePods := flag.Int("baseline-pods", 2, "baseline pods")
 	seed := flag.Uint64("seed", 1, "random seed")
 	baselineErrors := flag.Float64("baseline-errors", 0.005, "baseline error proportion")
 	canaryErrors := flag.Float64("canary-errors", 0.005, "canary error proportion before the fault")
@@ -39,7 +42,11 @@ func run() error {
 	}
 	cfg := scenario.Healthy(t0, *duration, *canaryRPS, *seed)
 	cfg.Baseline.ErrorRate, cfg.Canary.ErrorRate = *baselineErrors, *canaryErrors
+	cfg.Baseline.RPS, cfg.Baseline.Instances = *baselineRPS, *baselinePods
 	cfg.Fault = scenario.Fault{Kind: *fault, At: t0.Add(*at), For: *faultFor, Value: *value}
+	if *newCanary {
+		cfg.CanaryFrom = t0.Add(*at)
+	}
 	w := bufio.NewWriter(os.Stdout)
 	if err := scenario.Write(w, cfg); err != nil {
 		return err
