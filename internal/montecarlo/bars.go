@@ -11,8 +11,8 @@ type Verdict struct {
 	Bar      string
 	Measured string
 	Pass     bool
-	// OutOfReach is why no rule under the seed's holds meets this bar
-	// (FaultCase.OutOfReach); such a bar is reported, not asserted.
+	// OutOfReach is why no rule measured under the seed's holds meets this
+	// bar (FaultCase); such a bar is reported, not asserted.
 	OutOfReach string
 }
 
@@ -58,7 +58,7 @@ func (r *Results) Verdicts(judge string, slack bool) []Verdict {
 			Bar:        fmt.Sprintf("%s: none missed within %s", f.Case.Name, fmtDuration(Horizon)),
 			Measured:   fmt.Sprintf("%d of %d missed", f.Missed, f.Runs),
 			Pass:       f.Missed == 0,
-			OutOfReach: f.Case.OutOfReach,
+			OutOfReach: f.Case.MissedOutOfReach,
 		})
 		if f.Case.Within == 0 {
 			continue
@@ -69,7 +69,7 @@ func (r *Results) Verdicts(judge string, slack bool) []Verdict {
 			Bar:        fmt.Sprintf("%s: median time to rollback ≤ %s", f.Case.Name, fmtDuration(f.Case.Within)),
 			Measured:   fmt.Sprintf("median %s, %d of %d runs slower", fmtMedian(m, ok), slower, f.Runs),
 			Pass:       ok && m <= f.Case.Within,
-			OutOfReach: f.Case.OutOfReach,
+			OutOfReach: f.Case.SlowOutOfReach,
 		}
 		if slack {
 			v.Bar += fmt.Sprintf(" (sign test: fewer than %d of %d slower)", signAllowed(f.Runs)+1, f.Runs)

@@ -33,11 +33,12 @@ type FaultCase struct {
 	// 0: no bar on the time, the canary need only be rolled back within
 	// the Horizon.
 	Within time.Duration
-	// OutOfReach, when set, says why the case's bars cannot be met by a
-	// rule that holds the seed's condition for the seed's time and proves it
-	// at the policy's alpha: the table reports the measurement and the
-	// reason, and TestQualityBars does not fail on them.
-	OutOfReach string
+	// SlowOutOfReach and MissedOutOfReach, when set, say why the case's bar
+	// on the median time, or on none missed within the Horizon, cannot be
+	// met by the rules measured under the seed's holds: the table reports
+	// the measurement and the reason, and TestQualityBars does not fail on
+	// them.
+	SlowOutOfReach, MissedOutOfReach string
 }
 
 // FaultResult is the detection of one fault case.
