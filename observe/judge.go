@@ -99,7 +99,8 @@ func step(q *querier, j *policy.Judge, r judge.Result, o *rewind.Observation) {
 }
 
 // stepCounts reads one side's interval counts: empty results are zero
-// (no series changed, or none reset-free), NaN or ±Inf are an error.
+// (no series changed, or none reset-free); a failed query is an error; NaN
+// or ±Inf leaves the interval uncounted (false, the outcome kept).
 func (q *querier) stepCounts(side string, jq policy.JudgeQueries, into *rewind.StepCounts, o *rewind.Observation) bool {
 	for _, part := range []struct {
 		name, promql string
@@ -112,7 +113,6 @@ func (q *querier) stepCounts(side string, jq policy.JudgeQueries, into *rewind.S
 			o.Outcome, o.Reason = rewind.OutcomeError, err.Error()
 			return false
 		case !ok && r.Series > 0:
-			o.Outcome, o.Reason = rewind.OutcomeError, noDataReason(side+part.name, r)
 			return false
 		case ok:
 			*part.v = v

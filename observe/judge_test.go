@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,13 @@ func TestSequentialSteps(t *testing.T) {
 	if obs[2].Outcome != rewind.OutcomeUnproven || l == nil || len(l.Canary.Le) != 4 || l.Canary.Cum[3] != 30 || l.Baseline.Cum[1] != 595 || l.Bound != 0.25 {
 		t.Fatalf("latency: %s %+v (%s)", obs[2].Outcome, l, obs[2].Reason)
 	}
+	// NaN interval counts leave the interval uncounted, the outcome as it was.
+	src[j.Canary.BadStep] = vec(math.NaN())
+	obs = Cycle(context.Background(), src, sys, time.Unix(1e9, 0), 1)
+	if obs[1].Outcome != rewind.OutcomeUnproven || obs[1].Step != nil {
+		t.Fatalf("NaN interval count: %s %+v", obs[1].Outcome, obs[1].Step)
+	}
+	src[j.Canary.BadStep] = vec(3)
 	// A failed interval query is a failed query.
 	delete(src, j.Canary.TotalStep)
 	failing := errSource{exactSource: src, fail: j.Canary.TotalStep}
