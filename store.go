@@ -188,3 +188,18 @@ type Store interface {
 	OutboxStore
 	Close() error
 }
+
+// ValidRollbackID checks a rollback id: 1 to 128 characters, ASCII letters,
+// digits, '.', '_' and '-' (NewID's ids, e.g. rb-20260101T003130Z-3f2a91c0),
+// so that every store can key and label by it.
+func ValidRollbackID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("rollback id %q: want 1 to 128 characters", id)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("rollback id %q: only letters, digits, '.', '_' and '-'", id)
+		}
+	}
+	return nil
+}

@@ -30,6 +30,8 @@ func (s *Store) Create(ctx context.Context, rb *rewind.Rollback) error {
 	switch {
 	case rb.ID == "" || rb.System == "":
 		return errors.New("sqlite store: a rollback needs an id and a system")
+	case rewind.ValidRollbackID(rb.ID) != nil:
+		return fmt.Errorf("sqlite store: %w", rewind.ValidRollbackID(rb.ID))
 	case rb.State != rewind.RollbackRunning:
 		return fmt.Errorf("sqlite store: creating rollback %s in state %q, want %q", rb.ID, rb.State, rewind.RollbackRunning)
 	}
