@@ -15,7 +15,6 @@ func notice(notifier string, kind rewind.EventKind, id string, at time.Time) not
 	return notify.Notice{Notifier: notifier, Key: notifier + "|" + e.Key(), Event: e, State: notify.Pending, Created: at, NextAttempt: at}
 }
 
-
 // A store made by the previous schema (version 1) gains the outbox and
 // keeps its rollbacks.
 func TestMigrateFromVersion1(t *testing.T) {

@@ -38,11 +38,6 @@ func newRollback(id, system string, started time.Time) *rewind.Rollback {
 	return rb
 }
 
-
-
-
-
-
 func TestJournalIsAppendOnly(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "rewind.db"))
 	ctx := t.Context()
