@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -202,4 +203,21 @@ func ValidRollbackID(id string) error {
 		}
 	}
 	return nil
+}
+
+// EvidenceStore keeps evidence bundles where people and every replica can
+// read them after the pod that wrote them is gone: an S3-compatible bucket
+// (evidence/s3). Without one, the bundle stays in its local directory
+// (a PersistentVolume's, in a cluster).
+type EvidenceStore interface {
+	// Put stores every file under dir (recursively, by its path relative to
+	// dir) in the bundle of rollback id, and returns the bundle's location
+	// (e.g. s3://bucket/prefix/id/). Each file is written once: one already
+	// stored is left as it is, so that Put is safe to repeat (a resumed
+	// step, the post-mortem draft added later).
+	Put(ctx context.Context, id, dir string) (location string, err error)
+	// Files lists the files of rollback id's bundle, by name.
+	Files(ctx context.Context, id string) ([]string, error)
+	// Open reads one file of rollback id's bundle.
+	Open(ctx context.Context, id, name string) (io.ReadCloser, error)
 }

@@ -45,7 +45,7 @@ import (
 )
 
 // kindOrder is the order kustomize (and kubectl apply -k) creates kinds in.
-var kindOrder = []string{"Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding",
+var kindOrder = []string{"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding",
 	"ConfigMap", "Secret", "Service", "Deployment", "PodDisruptionBudget"}
 
 // warnings collects the API server's warnings (deprecations, and Pod
