@@ -295,3 +295,18 @@ func TestCanaryFirstSeenBeforeFirstViolation(t *testing.T) {
 		t.Fatalf("the timeline must show the canary first seen before its first violating sample:\n%s", md)
 	}
 }
+
+// A bundle archived in a bucket is named by its URL in the draft; the draft
+// is written into the bundle's local copy.
+func TestPostMortemOfArchivedBundle(t *testing.T) {
+	rb := &rewind.Rollback{ID: "rb-1", System: "checkout", State: rewind.RollbackSucceeded, Evidence: "s3://evidence/rewind/rb-1/"}
+	md := report.PostMortem(rb, nil, report.Impact{})
+	for _, want := range []string{"`s3://evidence/rewind/rb-1/` (index: `s3://evidence/rewind/rb-1/INDEX.md`)", "`s3://evidence/rewind/rb-1/metrics.json`"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the draft lacks %q:\n%s", want, md)
+		}
+	}
+	if _, err := report.WritePostMortem(rb, nil, report.Impact{}); err == nil {
+		t.Error("WritePostMortem wrote into a URL")
+	}
+}
