@@ -148,3 +148,16 @@ func or(d, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// Local is the local directory of rollback id's bundle.
+func (a *Archive) Local(id string) string { return filepath.Join(a.Dir, id) }
+
+// Sync archives what was added to rollback id's local bundle since it was
+// archived (the post-mortem draft, written when the rollback ends); files
+// already stored are left as they are. One attempt, bounded by
+// AttemptTimeout: the caller logs a failure.
+func (a *Archive) Sync(ctx context.Context, id string) (location string, err error) {
+	actx, cancel := a.attemptContext(ctx)
+	defer cancel()
+	return a.Store.Put(actx, id, a.Local(id))
+}

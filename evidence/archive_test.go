@@ -204,3 +204,24 @@ func TestBucketBackWhileRetrying(t *testing.T) {
 		t.Errorf("%d failed attempts before the bucket came back", n)
 	}
 }
+
+// The post-mortem draft, written into the local bundle after the rollback,
+// joins the archived bundle.
+func TestSyncAddsThePostMortem(t *testing.T) {
+	f := newFixture(t)
+	rb, err := f.runner.Start(t.Context(), "checkout", "error-rate", "rewind", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.archive.Local(rb.ID), "POSTMORTEM.md"), []byte("# Post-mortem\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := f.archive.Sync(t.Context(), rb.ID)
+	if err != nil || loc != rb.Evidence {
+		t.Fatalf("Sync: %q, %v (bundle at %q)", loc, err, rb.Evidence)
+	}
+	files, err := f.store.Files(t.Context(), rb.ID)
+	if err != nil || len(files) != 3 {
+		t.Fatalf("files in the bucket: %v, %v", files, err)
+	}
+}
