@@ -91,9 +91,9 @@ func boundEvent(e rewind.Event, budget int) rewind.Event {
 // stored one, so that a new leader's notices come after the old one's).
 func (s *Store) nextNoticeID(ctx context.Context) (int64, error) {
 	s.mu.Lock()
-	known := s.lastNotice
+	known, read := s.lastNotice, s.idsRead
 	s.mu.Unlock()
-	if known == 0 {
+	if !read {
 		items, err := list(ctx, s.notices, "")
 		if err != nil {
 			return 0, fmt.Errorf("kubernetes store: reading the outbox: %w", err)
@@ -106,6 +106,7 @@ func (s *Store) nextNoticeID(ctx context.Context) (int64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.idsRead = true
 	id := max(s.opt.Now().UnixNano(), known+1, s.lastNotice+1)
 	s.lastNotice = id
 	return id, nil

@@ -113,6 +113,7 @@ type Store struct {
 	held            map[string]*unstructured.Unstructured // rollback id -> the object as this handle last wrote or handed it out
 	noticeNames     map[int64]string                      // notice id -> object name
 	lastNotice      int64                                 // the last notice id assigned or seen
+	idsRead         bool                                  // every stored notice id was read once
 	lastNoticePrune time.Time
 }
 
