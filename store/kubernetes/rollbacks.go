@@ -285,7 +285,8 @@ func (s *Store) Save(ctx context.Context, rb *rewind.Rollback, event rewind.Jour
 				return derr
 			}
 			if now := fo.status().lastSeq(); now != last {
-				s.disown(rb.ID)
+				// Keep what this handle held: its next Save is refused too,
+				// until Unfinished hands the rollback over again.
 				return fmt.Errorf("kubernetes store: saving rollback %s: %w (entry %d, this process last wrote %d)", rb.ID, rewind.ErrJournalMoved, now, last)
 			}
 			s.own(rb.ID, fresh) // changed, but not its journal (a label, an annotation): go on
