@@ -60,6 +60,10 @@ type Options struct {
 	// EvidenceFallback (default DefaultEvidenceDir).
 	EvidenceDir      string
 	EvidenceFallback string
+	// Evidence, when set, keeps every bundle in durable storage (an S3
+	// bucket, evidence/s3) once it is written locally: the Rollback points
+	// at it there. nil: bundles stay in their local directory.
+	Evidence rewind.EvidenceStore
 	// Events subscribe to every event, after the post-mortem writer and the
 	// outbox (a terminal, a UI). They must return quickly.
 	Events []rewind.Publisher
@@ -105,10 +109,12 @@ type Daemon struct {
 	leader  prometheus.Gauge
 	outbox  *notify.Outbox
 	notices *notify.Notices
-	events  bus
-	ctl     *controller.Controller
-	health  *health
-	handler http.Handler
+	// archived counts evidence archives by result (Options.Evidence).
+	archived *prometheus.CounterVec
+	events   bus
+	ctl      *controller.Controller
+	health   *health
+	handler  http.Handler
 
 	applyMu sync.Mutex
 	gen     atomic.Pointer[generation]
@@ -154,6 +160,14 @@ func New(opt Options) (*Daemon, error) {
 	d.reg.MustRegister(d.leader)
 	d.health = newHealth(d.log)
 	d.outbox = newOutbox(opt.Store, d.log, d.reg, d.health)
+	if opt.Election != nil {
+		d.outbox.Owner = opt.Election.Identity // in the claims a new leader sees
+	}
+	if opt.Evidence != nil {
+		d.archived = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rewind_evidence_archives_total",
+			Help: "Evidence bundles copied to durable storage, by result (archived, failed: the bundle is only on the pod)."}, []string{"result"})
+		d.reg.MustRegister(d.archived)
+	}
 	d.notices = &notify.Notices{Outbox: d.outbox, Policy: d.Policy, Links: Links}
 	d.events = bus{log: d.log, subs: append([]rewind.Publisher{postMortems{d}, d.notices}, opt.Events...)}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/evidence"
 	"github.com/rewind-sre/rewind/notify"
 	"github.com/rewind-sre/rewind/notify/channels"
 	"github.com/rewind-sre/rewind/plan"
@@ -132,6 +133,9 @@ func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*b
 	ex[rewind.StepDrain] = &verify.Drain{Route: plat.Executors[rewind.StepDrain], Source: src, Drain: rb.Drain, Now: d.opt.Now, Poll: d.opt.Poll}
 	ex[rewind.StepCheckBaseline] = &verify.Baseline{Source: src, Verify: rb.Verify, Now: d.opt.Now}
 	ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle}
+	if a := d.archive(env.EvidenceDir); a != nil {
+		ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle, a}
+	}
 	ex[rewind.StepVerify] = &verify.Validator{Source: src, System: sys, Now: d.opt.Now, Poll: d.opt.Poll}
 	timeouts := map[rewind.StepName]time.Duration{
 		rewind.StepDrain:  plan.DefaultTimeouts[rewind.StepDrain] + rb.Drain.Within,
@@ -220,4 +224,14 @@ func (c check) describe(err error) string {
 		return err.Error()
 	}
 	return err.Error() + " (systems: " + strings.Join(c.systems, ", ") + ")"
+}
+
+// archive is the last part of the evidence step when bundles are kept in
+// durable storage (Options.Evidence): it copies dir/<id> there, once.
+func (d *Daemon) archive(dir string) *evidence.Archive {
+	if d.opt.Evidence == nil {
+		return nil
+	}
+	return &evidence.Archive{Store: d.opt.Evidence, Dir: dir, Log: d.log,
+		OnResult: func(r string) { d.archived.WithLabelValues(r).Inc() }}
 }

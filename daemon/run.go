@@ -32,7 +32,9 @@ type Election struct {
 func (d *Daemon) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { d.health.run(ctx, d.opt.CheckEvery) })
-	bg.Go(func() { _ = d.outbox.Run(ctx) })
+	if d.opt.Election == nil {
+		bg.Go(func() { _ = d.outbox.Run(ctx) })
+	} // else the outbox runs while this replica leads (act)
 	acted := make(chan struct{})
 	go func() {
 		defer close(acted)
@@ -101,7 +103,14 @@ func (d *Daemon) act(ctx context.Context) {
 			d.health.setExtra(what, "")
 			el := &cluster.Election{Config: cfg, Namespace: e.Namespace, Name: e.Name, Identity: e.Identity,
 				LeaseDuration: e.LeaseDuration, RenewDeadline: e.RenewDeadline, RetryPeriod: e.RetryPeriod, Log: d.log, Leader: d.leader}
-			err = el.Run(ctx, func(lctx context.Context) { _ = d.ctl.Run(lctx) })
+			err = el.Run(ctx, func(lctx context.Context) {
+				// The outbox delivers while this replica leads: on a shared
+				// store (kubernetes) the next leader takes over its claims.
+				var ob sync.WaitGroup
+				ob.Go(func() { _ = d.outbox.Run(lctx) })
+				_ = d.ctl.Run(lctx)
+				ob.Wait()
+			})
 			if err == nil {
 				return
 			}
