@@ -439,7 +439,11 @@ func TestManifests(t *testing.T) {
 			t.Errorf("the token's mode %v: readable by the pod's group (fsGroup) and nobody else", v.Secret.DefaultMode)
 		}
 	}
-	for _, f := range []string{"store", "evidence"} {
+	// The replicas share the store in the API server (docs/storage.md).
+	if st := flagValue(c.Args, "store"); st != "kubernetes" {
+		t.Errorf("--store %q: the replicas must share the kubernetes store", st)
+	}
+	for _, f := range []string{"evidence"} {
 		p := flagValue(c.Args, f)
 		m, v, _ := mountOf(p)
 		if p == "" || v.EmptyDir == nil || m.ReadOnly {
