@@ -92,6 +92,9 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 			return fmt.Errorf("not starting: %w", err)
 		}
 		defer st.Close()
+		if !*elect && !daemon.StoreIsFile(*store) {
+			log.Warn("a shared store without --leader-elect: every process started like this acts; run exactly one, or elect a leader", "store", *store)
+		}
 		opt := daemon.Options{Policy: pol, Store: st, EvidenceDir: *evidence,
 			EvidenceFallback: besideStore(*store), Version: Version, Log: log,
 			Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown}

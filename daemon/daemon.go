@@ -109,6 +109,8 @@ type Daemon struct {
 	leader  prometheus.Gauge
 	outbox  *notify.Outbox
 	notices *notify.Notices
+	// leading is true while this replica holds the Lease (Options.Election).
+	leading atomic.Bool
 	// archived counts evidence archives by result (Options.Evidence).
 	archived *prometheus.CounterVec
 	events   bus

@@ -106,6 +106,8 @@ func (d *Daemon) act(ctx context.Context) {
 			err = el.Run(ctx, func(lctx context.Context) {
 				// The outbox delivers while this replica leads: on a shared
 				// store (kubernetes) the next leader takes over its claims.
+				d.leading.Store(true)
+				defer d.leading.Store(false)
 				var ob sync.WaitGroup
 				ob.Go(func() { _ = d.outbox.Run(lctx) })
 				_ = d.ctl.Run(lctx)
