@@ -161,7 +161,7 @@ func TestTwoReplicasSharedStateLeaderKilled(t *testing.T) {
 
 	// Each notice once: decided (by the killed leader, most likely) and
 	// completed (by the other).
-	waitFor(t, time.Minute, "the completion notice", func() (string, bool) {
+	waitFor(t, 2*time.Minute, "the completion notice (after the killed leader's claim, if any, expired)", func() (string, bool) {
 		return "", slices.Contains(rcv.got(), "rollback-completed/"+fenced)
 	})
 	got := rcv.got()
