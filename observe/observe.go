@@ -231,16 +231,12 @@ func alert(q *querier, t *policy.Trigger, o *rewind.Observation) {
 		return
 	}
 	if t.Alert == nil { // not split: an empty result is "condition false"
-		o.Outcome = rewind.OutcomeFalse
-		if len(vec) > 0 {
-			o.Outcome, o.Reason, o.Canary = rewind.OutcomeTrue, fmt.Sprintf("%d series match", len(vec)), rewind.Float(vec[0].V)
-		}
-		o.Readings = append(o.Readings, r)
+		unsplit(vec, r, o)
 		return
 	}
 	worst, valid, kept := math.NaN(), 0, 0
 	for _, s := range vec {
-		if math.IsNaN(s.V) || math.IsInf(s.V, 0) && !t.Alert.Keep(s.V) {
+		if !rewind.IsFinite(s.V) { // NaN and ±Inf are no data, never "above the threshold"
 			continue
 		}
 		valid++
@@ -264,6 +260,29 @@ func alert(q *querier, t *policy.Trigger, o *rewind.Observation) {
 	default:
 		o.Outcome = rewind.OutcomeFalse
 	}
+}
+
+// unsplit evaluates an alert expression that is not `VECTOR OP NUMBER`: it
+// holds while a finite sample comes back. Samples that are all NaN or ±Inf
+// are no data; the value shown is the largest finite one, so that it does
+// not depend on the order of the series.
+func unsplit(vec rewind.Vector, r rewind.Reading, o *rewind.Observation) {
+	o.Outcome = rewind.OutcomeFalse
+	top, valid := math.Inf(-1), 0
+	for _, s := range vec {
+		if rewind.IsFinite(s.V) {
+			valid++
+			top = max(top, s.V)
+		}
+	}
+	switch {
+	case valid > 0:
+		o.Outcome, o.Reason, o.Canary = rewind.OutcomeTrue, fmt.Sprintf("%d series match", valid), rewind.Float(top)
+		r.Value = o.Canary
+	case len(vec) > 0:
+		o.Outcome, o.Reason = rewind.OutcomeNoData, noDataReason("expr", r)
+	}
+	o.Readings = append(o.Readings, r)
 }
 
 // worse reports whether v is further on the alerting side of op than w.
