@@ -29,7 +29,7 @@ func NewPrometheus(p policy.Prometheus) (*prometheus.Client, error) {
 	return prometheus.New(prometheus.Config{
 		URL: p.URL, Timeout: p.Timeout, BearerTokenFile: p.BearerTokenFile,
 		BasicAuthUsername: p.BasicAuthUsername, BasicAuthPasswordFile: p.BasicAuthPassword,
-		CAFile: p.CAFile, InsecureSkipVerify: p.InsecureSkipVerify,
+		CAFile: p.CAFile, InsecureSkipVerify: p.InsecureSkipVerify, MaxInFlight: p.MaxInFlight,
 	})
 }
 

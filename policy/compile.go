@@ -61,7 +61,29 @@ func (c *compiler) policy(f *fileSpec) *Policy {
 		}
 		p.Systems = append(p.Systems, s)
 	}
+	c.sharedEndpoints(p.Systems)
 	return p
+}
+
+// sharedEndpoints checks that systems reading one Prometheus endpoint agree
+// on its bound on queries in flight: the bound is the endpoint's, not a
+// system's.
+func (c *compiler) sharedEndpoints(systems []*System) {
+	first := map[string]int{}
+	for i, s := range systems {
+		if s.Prometheus.URL == "" {
+			continue
+		}
+		key := s.Prometheus.Endpoint()
+		j, ok := first[key]
+		if !ok {
+			first[key] = i
+			continue
+		}
+		if a, b := systems[j].Prometheus.MaxInFlight, s.Prometheus.MaxInFlight; a != b {
+			c.errf(fmt.Sprintf("systems[%d].prometheus.maxInFlight", i), "is %d, but systems[%d] (%s) reads the same Prometheus with %d: the bound is shared by every system of an endpoint", b, j, systems[j].Name, a)
+		}
+	}
 }
 
 func (c *compiler) system(path string, s *systemSpec) *System {
@@ -111,7 +133,7 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 }
 
 func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {
-	out := Prometheus{Timeout: defaultTimeout}
+	out := Prometheus{Timeout: defaultTimeout, MaxInFlight: DefaultMaxInFlight}
 	if p == nil {
 		return out // backtest --data and --prometheus need none
 	}
@@ -123,6 +145,11 @@ func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {
 		out.Timeout = time.Duration(*p.Timeout)
 		if out.Timeout < MinTimeout {
 			c.errf(path+".timeout", "must be at least %s", Duration(MinTimeout))
+		}
+	}
+	if p.MaxInFlight != nil {
+		if out.MaxInFlight = *p.MaxInFlight; out.MaxInFlight < 1 || out.MaxInFlight > 256 {
+			c.errf(path+".maxInFlight", "must be between 1 and 256")
 		}
 	}
 	if p.BasicAuth != nil {

@@ -49,6 +49,7 @@ type prometheusSpec struct {
 	BasicAuth          *basicAuthSpec `yaml:"basicAuth"`
 	CAFile             string         `yaml:"caFile"`
 	InsecureSkipVerify bool           `yaml:"insecureSkipVerify"`
+	MaxInFlight        *int           `yaml:"maxInFlight"`
 }
 
 type basicAuthSpec struct {

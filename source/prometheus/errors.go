@@ -21,6 +21,8 @@ const (
 	KindPartial     Kind = "partial"     // warnings or a partial response
 	KindDecode      Kind = "decode"      // the body is not the documented JSON
 	KindResultType  Kind = "result-type" // a result the caller cannot use
+	KindTooLarge    Kind = "too-large"   // a body or a result over Rewind's bounds
+	KindBackoff     Kind = "backoff"     // not sent: the endpoint is overloaded or down, Rewind waits
 )
 
 // Error is a failed query. errors.Is(err, rewind.ErrQuery) holds for every
