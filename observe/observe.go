@@ -23,12 +23,19 @@ const DefaultConcurrency = 8
 // belongs to sys.Triggers[i]. It first runs every distinct PromQL string of
 // the system once, concurrently (at most limit at a time; DefaultConcurrency
 // when limit <= 0; sequentially when limit is 1, for in-memory sources), then
-// evaluates the triggers from those results without further I/O.
+// evaluates the triggers from those results without further I/O. It is the
+// reference that a Batch's grouped evaluation must equal.
 func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.Time, limit int) []rewind.Observation {
 	if limit <= 0 {
 		limit = DefaultConcurrency
 	}
 	q := fetch(ctx, src, sys.Queries(), at, limit)
+	return evaluate(ctx, q, sys, at, limit)
+}
+
+// evaluate turns the answers of one cycle into the observations of sys;
+// only probes do I/O of their own, at most limit at a time.
+func evaluate(ctx context.Context, q *querier, sys *policy.System, at time.Time, limit int) []rewind.Observation {
 	guard := q.traffic(sys.Traffic)
 	out := make([]rewind.Observation, len(sys.Triggers))
 	var probes []int
@@ -50,7 +57,7 @@ func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.T
 	}
 	// Probes are I/O of their own: concurrently, bounded by their timeouts.
 	var g errgroup.Group
-	g.SetLimit(limit)
+	g.SetLimit(max(limit, 1))
 	for _, i := range probes {
 		g.Go(func() error { probe(ctx, sys.Triggers[i], at, &out[i]); return nil })
 	}

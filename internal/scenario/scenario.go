@@ -61,6 +61,9 @@ type Config struct {
 	Canary   Side
 	NoCanary bool // the canary exports no series at all
 	Fault    Fault
+	// Labels are added to every series (e.g. system="s3"), so that the
+	// histories of several systems can share one TSDB (WriteAll).
+	Labels map[string]string
 }
 
 // Healthy returns the reference system: baseline 2 pods at 20 req/s,
@@ -93,6 +96,7 @@ var Buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 // instance is one pod's cumulative counters.
 type instance struct {
 	version, name              string
+	extra                      string // ,k="v" of Config.Labels
 	ok, errs                   float64
 	buckets                    []float64 // per-bucket (not cumulative) counts, +Inf last
 	sum                        float64

@@ -31,7 +31,7 @@ func TestAnswerOverTheBodyBoundIsAFailedQuery(t *testing.T) {
 	huge := strings.Repeat("x", 2<<20)
 	for name, h := range map[string]http.HandlerFunc{
 		"endless stream of samples": endless,
-		"one huge label value": answer(200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"`+huge+`"},"value":[1,"1"]}]}}`),
+		"one huge label value":      answer(200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"`+huge+`"},"value":[1,"1"]}]}}`),
 		"gzip bomb": func(w http.ResponseWriter, r *http.Request) {
 			var b bytes.Buffer
 			zw := gzip.NewWriter(&b)
