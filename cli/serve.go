@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/rewind-sre/rewind/cluster"
 	"github.com/rewind-sre/rewind/daemon"
 	"github.com/rewind-sre/rewind/evidence/s3"
+	"github.com/rewind-sre/rewind/server"
 	kstore "github.com/rewind-sre/rewind/store/kubernetes"
 )
 
@@ -116,7 +116,7 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 		if err != nil {
 			return reportPolicyErrors(env, err)
 		}
-		ln, err := net.Listen("tcp", *listen)
+		ln, err := server.Listen(*listen, server.DefaultLimits)
 		if err != nil {
 			return err
 		}

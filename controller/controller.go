@@ -37,6 +37,10 @@ type Options struct {
 	Events rewind.Publisher
 	Log    *slog.Logger
 	Now    func() time.Time
+	// BatchSystems bounds the systems evaluated together at one instant
+	// with grouped queries (DefaultBatchSystems when zero; 1 evaluates
+	// every system on its own).
+	BatchSystems int
 }
 
 // Controller watches every system of a policy.
@@ -45,7 +49,8 @@ type Controller struct {
 	mu  sync.Mutex
 	pol *policy.Policy
 	sys map[string]*system
-	wg  sync.WaitGroup // rollbacks in flight
+	gen uint64         // policy generation: batches are rebuilt when it changes
+	wg  sync.WaitGroup // rollbacks and cycles in flight
 	// life is Run's context: rollbacks run on it, whoever asked for them,
 	// so that a shutdown interrupts them (they stay in the journal).
 	life context.Context
@@ -62,9 +67,6 @@ type system struct {
 	source   rewind.Source
 	paused   bool
 	inFlight string // id of the rollback running now
-	// evaluating is set while a cycle runs: a slow cycle delays the next
-	// one instead of overlapping it, so cycles apply in time order.
-	evaluating atomic.Bool
 }
 
 // ErrUnknownSystem: no system of that name in the policy.
@@ -116,14 +118,18 @@ func (c *Controller) Reload(pol *policy.Policy) error {
 	}
 	c.mu.Lock()
 	c.pol, c.sys = pol, sys
+	c.gen++
 	c.mu.Unlock()
 	return nil
 }
 
 // Run resumes unfinished rollbacks (its own, from the journal, and those
-// another controller left on the targets' fences), then evaluates every system at its
-// interval until ctx ends. A policy reload takes effect at the next tick.
-// Rollbacks in flight when ctx ends stay in the journal for the next start.
+// another controller left on the targets' fences), then evaluates every
+// system at its interval until ctx ends (see schedule.go: systems that read
+// one source at one interval are evaluated in batches with grouped queries,
+// each batch at its own phase of the interval). A policy reload takes effect
+// at the next tick. Rollbacks in flight when ctx ends stay in the journal
+// for the next start.
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.life = ctx
@@ -132,36 +138,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.acting.Store(false)
 	c.resume(ctx)
 	c.adopt(ctx)
-	// A fine tick keeps each system on its own interval without drift.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	next := map[string]time.Time{}
-	for {
-		now := c.opt.Now()
-		for _, s := range c.systems() {
-			at, ok := next[s.cfg.Name]
-			if ok && now.Before(at) || s.evaluating.Load() {
-				continue
-			}
-			if !ok || now.Sub(at) > s.cfg.Interval {
-				at = now // first cycle, or fell behind: start over from now
-			}
-			next[s.cfg.Name] = at.Add(s.cfg.Interval)
-			s.evaluating.Store(true)
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				defer s.evaluating.Store(false)
-				c.Evaluate(ctx, s.cfg.Name, at)
-			}()
-		}
-		select {
-		case <-ctx.Done():
-			c.wg.Wait()
-			return nil
-		case <-tick.C:
-		}
-	}
+	c.schedule(ctx)
+	c.wg.Wait()
+	return nil
 }
 
 func (c *Controller) systems() []*system {
@@ -185,13 +164,21 @@ func (c *Controller) get(name string) (*system, error) {
 	return s, nil
 }
 
-// Evaluate runs one evaluation cycle of a system at `at` and acts on it.
+// Evaluate runs one evaluation cycle of a system alone at `at` (its own
+// queries, not grouped) and acts on it.
 func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (decide.Cycle, error) {
 	s, err := c.get(name)
 	if err != nil {
 		return decide.Cycle{}, err
 	}
-	obs := observe.Cycle(ctx, s.source, s.cfg, at, 0)
+	obs := observe.Cycle(ctx, s.source, s.cfg, at, s.cfg.Prometheus.MaxInFlight)
+	return c.act(ctx, s, at, obs)
+}
+
+// act applies one cycle's observations to the system's state, records it
+// and starts a rollback when one is decided.
+func (c *Controller) act(ctx context.Context, s *system, at time.Time, obs []rewind.Observation) (decide.Cycle, error) {
+	name := s.cfg.Name
 	c.mu.Lock()
 	cyc := s.state.Apply(at, obs, c.pol.Hash)
 	paused, inFlight, mode := s.paused, s.inFlight, s.cfg.Rollback.Mode
@@ -206,6 +193,7 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 		return cyc, nil
 	}
 	why := "triggers firing: " + strings.Join(cyc.Firing, ", ")
+	var err error
 	switch {
 	case mode != policy.ModeAutomatic:
 		c.opt.Log.Warn("rollback decided; policy mode is notify-only", "system", name, "reason", why)
@@ -227,11 +215,23 @@ func (c *Controller) record(s *system, cyc decide.Cycle, obs []rewind.Observatio
 	}
 	name := s.cfg.Name
 	m.Evaluations.WithLabelValues(name).Inc()
+	first := s.state.Evaluations == 1
+	errs := 0
 	for i, ts := range s.state.Triggers {
-		m.setTriggerState(name, ts.Trigger.Name, ts.State)
-		if obs[i].Outcome == rewind.OutcomeError {
-			m.QueryErrors.WithLabelValues(name).Inc()
+		if first {
+			m.setTriggerState(name, ts.Trigger.Name, ts.State)
 		}
+		if obs[i].Outcome == rewind.OutcomeError {
+			errs++
+		}
+	}
+	if !first { // the gauges change only with a transition
+		for _, tr := range cyc.Transitions {
+			m.setTriggerState(name, tr.Trigger, tr.To)
+		}
+	}
+	if errs > 0 {
+		m.QueryErrors.WithLabelValues(name).Add(float64(errs))
 	}
 	blind := 0.0
 	if cyc.Blind {

@@ -19,6 +19,11 @@ type Metrics struct {
 	Evaluations      *prometheus.CounterVec   // system
 	PolicyReloads    *prometheus.CounterVec   // result
 	Paused           *prometheus.GaugeVec     // system
+	CycleDuration    prometheus.Histogram     // one batch's evaluation cycle
+	CycleQueries     prometheus.Counter       // queries sent by evaluation cycles
+	Overruns         prometheus.Counter       // cycles skipped: the previous one still ran
+	Batches          prometheus.Gauge         // batches of systems evaluated together
+	Panics           *prometheus.CounterVec   // stage: recovered panics
 }
 
 // NewMetrics registers the metrics on reg.
@@ -45,9 +50,21 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_system_paused",
 			Help: "1 while automatic rollback of a system is paused."}, []string{"system"}),
 	}
+	m.CycleDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rewind_cycle_duration_seconds",
+		Help:    "Duration of one evaluation cycle of a batch of systems (grouped queries, then every system's triggers).",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60}})
+	m.CycleQueries = prometheus.NewCounter(prometheus.CounterOpts{Name: "rewind_cycle_queries_total",
+		Help: "Queries sent by evaluation cycles (grouped queries count once)."})
+	m.Overruns = prometheus.NewCounter(prometheus.CounterOpts{Name: "rewind_cycle_overruns_total",
+		Help: "Evaluation cycles skipped because the previous cycle of the same systems still ran: never stacked."})
+	m.Batches = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rewind_batches",
+		Help: "Batches of systems evaluated together, each at its own phase of the interval."})
+	m.Panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rewind_panics_total",
+		Help: "Panics recovered by stage (fetch, evaluate, rollback, hook); the system is marked failed, the others go on."}, []string{"stage"})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_build_info", Help: "Rewind's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
-	reg.MustRegister(m.Rollbacks, m.RollbackDuration, m.Detection, m.TriggerState, m.QueryErrors, m.Blind, m.StepDuration, m.Evaluations, m.PolicyReloads, m.Paused, info)
+	reg.MustRegister(m.Rollbacks, m.RollbackDuration, m.Detection, m.TriggerState, m.QueryErrors, m.Blind, m.StepDuration, m.Evaluations, m.PolicyReloads, m.Paused,
+		m.CycleDuration, m.CycleQueries, m.Overruns, m.Batches, m.Panics, info)
 	return m
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/server"
+	promsource "github.com/rewind-sre/rewind/source/prometheus"
 )
 
 // Store is where the daemon keeps its rollbacks, their journal and the
@@ -53,7 +54,7 @@ type Options struct {
 	// PolicyPlatform. Add a PlatformFunc for a new platform or plan step.
 	Platforms []PlatformFunc
 	// Source builds the metrics source of an endpoint; default
-	// PrometheusSource.
+	// PooledSource of a pool of the daemon's own (its metrics on Registry).
 	Source SourceFunc
 	// EvidenceDir overrides every system's evidence directory; without it
 	// a system's bundles go to the policy's rollback.evidence.dir, else to
@@ -139,12 +140,14 @@ func New(opt Options) (*Daemon, error) {
 	if len(opt.Platforms) == 0 {
 		opt.Platforms = []PlatformFunc{PolicyPlatform}
 	}
-	if opt.Source == nil {
-		opt.Source = PrometheusSource
-	}
 	if opt.Registry == nil {
 		opt.Registry = prometheus.NewRegistry()
 		opt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if opt.Source == nil {
+		pool := promsource.NewPool()
+		opt.Registry.MustRegister(pool)
+		opt.Source = PooledSource(pool)
 	}
 	if opt.EvidenceFallback == "" {
 		opt.EvidenceFallback = DefaultEvidenceDir()

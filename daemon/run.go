@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rewind-sre/rewind/cluster"
+	"github.com/rewind-sre/rewind/server"
 )
 
 // Election configures leader election through a Kubernetes Lease: with
@@ -130,7 +131,7 @@ func (d *Daemon) act(ctx context.Context) {
 // reloading the policy from policyFile when it changes or on SIGHUP (""
 // : no reload).
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener, policyFile string) error {
-	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := server.NewHTTPServer(d.handler, server.DefaultLimits)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("http server", "err", err)

@@ -169,6 +169,9 @@ type Answers struct {
 	results map[string]result
 	// Sent counts the queries sent, grouped or not, split ones included.
 	Sent int
+	// Panics describes the queries that panicked (with their stacks): their
+	// members have a failed query.
+	Panics []string
 }
 
 // Fetch runs every query of the batch at instant at, at most limit at a
@@ -186,7 +189,7 @@ func (b *Batch) Fetch(ctx context.Context, src rewind.Source, at time.Time, limi
 		g.Go(func() error { f.run(u); return nil })
 	}
 	_ = g.Wait()
-	return &Answers{at: at, results: f.results, Sent: int(f.sent.Load())}
+	return &Answers{at: at, results: f.results, Sent: int(f.sent.Load()), Panics: f.panics}
 }
 
 // Observe evaluates the triggers of sys (one of the batch's systems) from
@@ -204,6 +207,7 @@ type fetcher struct {
 	at      time.Time
 	mu      sync.Mutex
 	results map[string]result
+	panics  []string
 	sent    atomic.Int64
 	budget  atomic.Int64 // split queries left this cycle
 }
@@ -214,7 +218,12 @@ type fetcher struct {
 // source that is down, overloaded or out of time is not asked again.
 func (f *fetcher) run(u *unit) {
 	f.sent.Add(1)
-	vec, err := f.src.Query(f.ctx, u.query, f.at)
+	vec, err, panicked := query(f.ctx, f.src, u.query, f.at)
+	if panicked != "" {
+		f.mu.Lock()
+		f.panics = append(f.panics, panicked)
+		f.mu.Unlock()
+	}
 	if err != nil && len(u.members) > 1 && splittable(f.ctx, err) && f.budget.Add(-2) >= 0 {
 		half := len(u.members) / 2
 		a, errA := u.plan.unit(u.members[:half])
@@ -244,7 +253,7 @@ func (f *fetcher) run(u *unit) {
 
 // splittable reports whether a failed grouped query may succeed in parts.
 func splittable(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, rewind.ErrUnavailable) &&
+	return ctx.Err() == nil && !errors.Is(err, rewind.ErrUnavailable) && !errors.Is(err, ErrPanic) &&
 		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 

@@ -6,8 +6,10 @@ package observe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -59,7 +61,15 @@ func evaluate(ctx context.Context, q *querier, sys *policy.System, at time.Time,
 	var g errgroup.Group
 	g.SetLimit(max(limit, 1))
 	for _, i := range probes {
-		g.Go(func() error { probe(ctx, sys.Triggers[i], at, &out[i]); return nil })
+		g.Go(func() error {
+			defer func() {
+				if p := recover(); p != nil {
+					out[i].Outcome, out[i].Reason = rewind.OutcomeError, fmt.Sprintf("probe: %v: %v", ErrPanic, p)
+				}
+			}()
+			probe(ctx, sys.Triggers[i], at, &out[i])
+			return nil
+		})
 	}
 	_ = g.Wait()
 	return out
@@ -94,7 +104,7 @@ func fetch(ctx context.Context, src rewind.Source, queries []string, at time.Tim
 	q := &querier{at: at, results: make(map[string]result, len(queries))}
 	if limit == 1 {
 		for _, promql := range queries {
-			vec, err := src.Query(ctx, promql, at)
+			vec, err, _ := query(ctx, src, promql, at)
 			q.results[promql] = result{vec, err}
 		}
 		return q
@@ -104,7 +114,7 @@ func fetch(ctx context.Context, src rewind.Source, queries []string, at time.Tim
 	g.SetLimit(limit)
 	for i, promql := range queries {
 		g.Go(func() error {
-			res[i].vec, res[i].err = src.Query(ctx, promql, at)
+			res[i].vec, res[i].err, _ = query(ctx, src, promql, at)
 			return nil
 		})
 	}
@@ -113,6 +123,23 @@ func fetch(ctx context.Context, src rewind.Source, queries []string, at time.Tim
 		q.results[promql] = res[i]
 	}
 	return q
+}
+
+// ErrPanic marks a query or a probe that panicked: a failed query
+// (degraded), never a crash.
+var ErrPanic = errors.New("internal error: panicked")
+
+// query asks src, turning a panic into a failed query; panicked describes
+// it (with the stack) for the caller's log.
+func query(ctx context.Context, src rewind.Source, promql string, at time.Time) (vec rewind.Vector, err error, panicked string) {
+	defer func() {
+		if p := recover(); p != nil {
+			vec, err = nil, fmt.Errorf("%w: %w: %v", rewind.ErrQuery, ErrPanic, p)
+			panicked = fmt.Sprintf("query %s: %v\n%s", promql, p, debug.Stack())
+		}
+	}()
+	vec, err = src.Query(ctx, promql, at)
+	return vec, err, ""
 }
 
 func (q *querier) query(promql string) (rewind.Vector, error) {
