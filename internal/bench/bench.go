@@ -149,7 +149,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 		now, _ := rss(rw.cmd.Process.Pid)
 		res.RSS = max(res.RSS, now)
-		if n%5 == 0 {
+		if n%int(max(opt.Interval/time.Second, 1)) == 0 { // Rewind's /metrics is large at 10 000 systems: once a cycle
 			if m, err := scrape(rw.url + "/metrics"); err == nil {
 				res.Blind = max(res.Blind, sum(m, "rewind_system_blind", nil))
 				res.DegradedMax = max(res.DegradedMax, sum(m, "rewind_trigger_state", map[string]string{"state": "degraded"}))

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -44,8 +45,12 @@ func TestAnswerOverTheBodyBoundIsAFailedQuery(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			api := newFakeAPI(t, h)
-			_, err := mustNew(t, Config{URL: api.URL, MaxBodyBytes: 1 << 20}).Query(context.Background(), "q", time.Unix(1e9, 0))
-			wantQueryError(t, err, "q", KindTooLarge, "more than 1048576 bytes")
+			_, err := mustNew(t, Config{URL: api.URL, MaxBodyBytes: 1 << 20, MaxSeries: 1 << 20}).Query(context.Background(), "q", time.Unix(1e9, 0))
+			want := "more than 1048576 bytes"
+			if name != "endless stream of samples" {
+				want = "longer than 262144 bytes" // cut as soon as one token is too long
+			}
+			wantQueryError(t, err, "q", KindTooLarge, want)
 		})
 	}
 }
@@ -180,5 +185,28 @@ func TestOverloadedEndpointIsBackedOff(t *testing.T) {
 	}
 	if overloaded(&Error{Kind: KindAPI, Status: 422, ErrorType: "execution"}) || !overloaded(&Error{Kind: KindHTTP, Status: 422, ErrorType: "timeout"}) {
 		t.Error("a wrong query must not back off; a query timeout must")
+	}
+}
+
+// TestTokenGuardFollowsStrings: structural characters and escaped quotes
+// inside strings do not end a token early, and a long number is a token.
+func TestTokenGuardFollowsStrings(t *testing.T) {
+	value := `a \"quoted\" {x:[1,2]} value`
+	api := newFakeAPI(t, answer(200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"`+value+`"},"value":[1,"2"]}]}}`))
+	v, err := mustNew(t, Config{URL: api.URL}).Query(context.Background(), "q", time.Unix(1e9, 0))
+	if err != nil || len(v) != 1 || v[0].Labels["a"] != `a "quoted" {x:[1,2]} value` {
+		t.Fatalf("Query = %v, %v", v, err)
+	}
+	g := &tokenGuard{r: strings.NewReader(`["` + strings.Repeat(`\"{`, maxToken/2+1) + `"]`)}
+	if _, err := io.ReadAll(g); err == nil {
+		t.Error("a long string of escapes and braces passed")
+	}
+	g = &tokenGuard{r: strings.NewReader(`[` + strings.Repeat("9", maxToken+1) + `]`)}
+	if _, err := io.ReadAll(g); err == nil {
+		t.Error("a long number passed")
+	}
+	g = &tokenGuard{r: strings.NewReader(strings.Repeat(`["ab",1],`, maxToken))}
+	if _, err := io.ReadAll(g); err != nil {
+		t.Errorf("short tokens: %v", err)
 	}
 }

@@ -262,6 +262,9 @@ func readElements(dec *json.Decoder, each func() error) error {
 	return err
 }
 
+// maxWarnings bounds the warnings of an answer kept for its error.
+const maxWarnings = 10
+
 // readAnswer checks the status code and reads the envelope of a response
 // as it arrives, handing the result (after its '[') to result once its type
 // is known. A result sent before its resultType is held until then. It
@@ -312,7 +315,23 @@ func readAnswer(query string, status int, body io.Reader, result func(*json.Deco
 		case "error":
 			return dec.Decode(&env.Error)
 		case "warnings":
-			return dec.Decode(&env.Warnings)
+			open, err := openArray(dec)
+			if err != nil || !open {
+				return err
+			}
+			return readElements(dec, func() error { // the first few, each clipped
+				var w string
+				if err := dec.Decode(&w); err != nil {
+					return err
+				}
+				switch n := len(env.Warnings); {
+				case n < maxWarnings:
+					env.Warnings = append(env.Warnings, clip(w))
+				case n == maxWarnings:
+					env.Warnings = append(env.Warnings, "…")
+				}
+				return nil
+			})
 		case "isPartial":
 			return dec.Decode(&env.IsPartial)
 		case "data":
