@@ -7,7 +7,7 @@ import (
 
 // This file keeps NaN and ±Inf out of everything Rewind writes: the
 // journal (SQLite), the API, evidence and notices. They are no data
-// (DESIGN.md §4), and encoding/json refuses them ("unsupported value"),
+// (docs/decisions.md), and encoding/json refuses them ("unsupported value"),
 // which would lose a rollback's record. Float already returns nil for
 // them; the MarshalJSON methods below are the backstop for a value set
 // any other way: a non-finite optional value is omitted, never written.

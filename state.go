@@ -81,7 +81,7 @@ type Transition struct {
 }
 
 // Float returns a pointer to v, for the optional values above; nil when v
-// is NaN or ±Inf, which are no data (DESIGN.md §4): a value that is not
+// is NaN or ±Inf, which are no data (docs/decisions.md): a value that is not
 // finite is never shown, journaled or sent.
 func Float(v float64) *float64 {
 	if !IsFinite(v) {
