@@ -86,7 +86,29 @@ func New(opt Options) (*Controller, error) {
 		return nil, err
 	}
 	c.pol, c.sys = opt.Policy, sys
+	if opt.Metrics != nil {
+		opt.Metrics.TriggerState.from(c.triggerStates)
+	}
 	return c, nil
+}
+
+// triggerStates yields every trigger's state, by system name.
+func (c *Controller) triggerStates(yield func(system, trigger string, st rewind.TriggerState)) {
+	type state struct {
+		system, trigger string
+		st              rewind.TriggerState
+	}
+	var all []state
+	for _, s := range c.systems() {
+		c.mu.Lock()
+		for _, ts := range s.state.Triggers {
+			all = append(all, state{s.cfg.Name, ts.Trigger.Name, ts.State})
+		}
+		c.mu.Unlock()
+	}
+	for _, x := range all {
+		yield(x.system, x.trigger, x.st)
+	}
 }
 
 // build makes the systems of pol, keeping the state of those in old.
@@ -215,19 +237,10 @@ func (c *Controller) record(s *system, cyc decide.Cycle, obs []rewind.Observatio
 	}
 	name := s.cfg.Name
 	m.Evaluations.WithLabelValues(name).Inc()
-	first := s.state.Evaluations == 1
 	errs := 0
-	for i, ts := range s.state.Triggers {
-		if first {
-			m.setTriggerState(name, ts.Trigger.Name, ts.State)
-		}
-		if obs[i].Outcome == rewind.OutcomeError {
+	for _, o := range obs {
+		if o.Outcome == rewind.OutcomeError {
 			errs++
-		}
-	}
-	if !first { // the gauges change only with a transition
-		for _, tr := range cyc.Transitions {
-			m.setTriggerState(name, tr.Trigger, tr.To)
 		}
 	}
 	if errs > 0 {

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -12,7 +14,7 @@ type Metrics struct {
 	Rollbacks        *prometheus.CounterVec   // system, trigger, result
 	RollbackDuration prometheus.Histogram     // decision or request → end
 	Detection        prometheus.Histogram     // first violating sample → decision
-	TriggerState     *prometheus.GaugeVec     // system, trigger, state: 1 for the current state
+	TriggerState     *StateCollector          // system, trigger, state: 1 for the current state
 	QueryErrors      *prometheus.CounterVec   // system
 	Blind            *prometheus.GaugeVec     // system
 	StepDuration     *prometheus.HistogramVec // step
@@ -35,8 +37,8 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Time from the start of a rollback to its verified end.", Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}),
 		Detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rewind_detection_seconds",
 			Help: "Time from the first violating sample to the rollback decision.", Buckets: []float64{0, 15, 30, 60, 120, 180, 300, 420, 600, 900, 1800}}),
-		TriggerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_trigger_state",
-			Help: "1 for each trigger's current state."}, []string{"system", "trigger", "state"}),
+		TriggerState: &StateCollector{desc: prometheus.NewDesc("rewind_trigger_state",
+			"1 for each trigger's current state, 0 for the others.", []string{"system", "trigger", "state"}, nil)},
 		QueryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rewind_query_errors_total",
 			Help: "Trigger evaluations whose queries failed."}, []string{"system"}),
 		Blind: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_system_blind",
@@ -70,12 +72,41 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 
 var allStates = []rewind.TriggerState{rewind.StateOK, rewind.StatePending, rewind.StateFiring, rewind.StateInsufficientData, rewind.StateDegraded}
 
-func (m *Metrics) setTriggerState(system, trigger string, s rewind.TriggerState) {
-	for _, st := range allStates {
-		v := 0.0
-		if st == s {
-			v = 1
-		}
-		m.TriggerState.WithLabelValues(system, trigger, string(st)).Set(v)
+// StateCollector exports rewind_trigger_state from the controller's
+// state when it is scraped: nothing is kept per series, so 10 000 systems
+// of 9 triggers cost no memory beyond their state.
+type StateCollector struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	each func(yield func(system, trigger string, st rewind.TriggerState))
+}
+
+// from sets where the states come from.
+func (s *StateCollector) from(each func(yield func(system, trigger string, st rewind.TriggerState))) {
+	s.mu.Lock()
+	s.each = each
+	s.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (s *StateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+// Collect implements prometheus.Collector: five series per trigger, 1 for
+// its state.
+func (s *StateCollector) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	each := s.each
+	s.mu.Unlock()
+	if each == nil {
+		return
 	}
+	each(func(system, trigger string, cur rewind.TriggerState) {
+		for _, st := range allStates {
+			v := 0.0
+			if st == cur {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, v, system, trigger, string(st))
+		}
+	})
 }

@@ -299,6 +299,23 @@ func TestPanicIsRecoveredPerSystem(t *testing.T) {
 	if st["s0"] != rewind.StateOK || st["s1"] != rewind.StateDegraded || st["s2"] != rewind.StateOK {
 		t.Errorf("states %v: want s1 degraded by its panicking query, the others ok", st)
 	}
+	// The trigger-state metric is read from the same state when scraped.
+	want := `
+# HELP rewind_trigger_state 1 for each trigger's current state, 0 for the others.
+# TYPE rewind_trigger_state gauge
+`
+	for _, s := range []string{"s0", "s1", "s2"} {
+		for _, state := range []string{"degraded", "firing", "insufficient-data", "ok", "pending"} {
+			v := 0
+			if state == string(st[s]) {
+				v = 1
+			}
+			want += fmt.Sprintf("rewind_trigger_state{state=%q,system=%q,trigger=\"errors\"} %d\n", state, s, v)
+		}
+	}
+	if err := testutil.CollectAndCompare(h.metrics.TriggerState, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
 	if q, hook := testutil.ToFloat64(h.metrics.Panics.WithLabelValues("query")), testutil.ToFloat64(h.metrics.Panics.WithLabelValues("hook")); q != 2 || hook != 2 {
 		t.Errorf("panics counted: query %g, hook %g; want 2 each", q, hook)
 	}
