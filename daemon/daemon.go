@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,6 +191,10 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.install(g)
 	d.handler = d.newHandler()
+	// A large policy's YAML tree is garbage now (780 MiB at 10 000
+	// systems, for 300 MiB kept): give it back to the system at once
+	// rather than as the scavenger gets round to it.
+	debug.FreeOSMemory()
 	return d, nil
 }
 

@@ -41,6 +41,7 @@ func run() error {
 	rewind := flag.String("rewind", "", "the rewind binary (default: rewind next to this binary, else in PATH)")
 	prom := flag.String("prometheus", "prometheus", "the prometheus binary (Debian's package)")
 	dir := flag.String("dir", "", "working directory, kept (default: a new temporary directory)")
+	hostile := flag.Bool("hostile", false, "instead: serve --systems (one number) against an endpoint answering +Inf, NaN, a gigabyte or nothing")
 	flag.Parse()
 	if *rewind == "" {
 		self, _ := os.Executable()
@@ -65,6 +66,21 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *hostile {
+		n, err := strconv.Atoi(*sizes)
+		if err != nil {
+			return fmt.Errorf("--hostile takes one --systems number: %w", err)
+		}
+		fmt.Printf("rewind-bench --hostile: %s, %d systems, interval %s, %d cycles per mode; in %s\n\n%s\n", *rewind, n, *interval, *cycles, *dir, bench.HostileHeader)
+		for _, mode := range bench.HostileModes {
+			res, err := bench.Hostile(ctx, bench.Options{Systems: n, Cycles: *cycles, Interval: *interval, Rewind: *rewind, Dir: bench.HostileDir(*dir, mode)}, mode)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mode, err)
+			}
+			fmt.Println(res.Row())
+		}
+		return nil
+	}
 	fmt.Printf("rewind-bench: %s, %s; interval %s, scrape %s, %d cycles per size; in %s\n\n%s\n",
 		*rewind, *prom, *interval, *scrapeEvery, *cycles, *dir, bench.Header)
 	for _, s := range strings.Split(*sizes, ",") {
