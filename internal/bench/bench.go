@@ -99,75 +99,74 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	logf("idle for 2 intervals")
-	cpu0, err := promCPU(prom.url)
-	if err != nil {
+	if res.IdleCPUPerInterval, err = idle(ctx, prom.url, opt); err != nil {
 		return nil, err
 	}
-	if err := sleep(ctx, 2*opt.Interval); err != nil {
-		return nil, err
-	}
-	cpu1, _ := promCPU(prom.url)
-	res.IdleCPUPerInterval = (cpu1 - cpu0) / 2
-
 	logf("floor: %d hand-written grouped queries per interval, %d cycles", len(floorQueries), opt.Cycles)
 	if res.FloorCPUPerCycle, err = floor(ctx, prom.url, opt); err != nil {
 		return nil, err
 	}
 	res.FloorCPUPerCycle -= res.IdleCPUPerInterval
-
-	pol, perSystem, err := writePolicy(opt, prom.url)
-	if err != nil {
+	if err := measureRewind(ctx, opt, prom.url, ready, res, logf); err != nil {
 		return nil, err
+	}
+	logf("done")
+	return res, nil
+}
+
+// idle is Prometheus's CPU per interval while it only scrapes.
+func idle(ctx context.Context, prom string, opt Options) (float64, error) {
+	cpu0, err := promCPU(prom)
+	if err != nil {
+		return 0, err
+	}
+	if err := sleep(ctx, 2*opt.Interval); err != nil {
+		return 0, err
+	}
+	cpu1, err := promCPU(prom)
+	return (cpu1 - cpu0) / 2, err
+}
+
+// measureRewind starts rewind serve on the generated policy, lets every
+// batch run once, then measures K cycles into res.
+func measureRewind(ctx context.Context, opt Options, prom string, ready *readyProbe, res *Result, logf func(string, ...any)) error {
+	pol, perSystem, err := writePolicy(opt, prom)
+	if err != nil {
+		return err
 	}
 	res.PerSystemQueries = perSystem * opt.Systems
 	logf("rewind serve on %s", pol)
 	rw, err := startRewind(ctx, opt.Rewind, opt.Dir, pol)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rw.stop()
 	// Let the first cycle of every batch run (they are spread over an interval).
 	if err := sleep(ctx, opt.Interval+5*time.Second); err != nil {
-		return nil, err
+		return err
 	}
 	ready.reset()
 	before, err := scrape(rw.url + "/metrics")
 	if err != nil {
-		return nil, fmt.Errorf("rewind /metrics: %w", err)
+		return fmt.Errorf("rewind /metrics: %w", err)
 	}
-	cpu0, _ = promCPU(prom.url)
+	cpu0, _ := promCPU(prom)
 	logf("measuring %d cycles", opt.Cycles)
-	deadline := time.Now().Add(time.Duration(opt.Cycles) * opt.Interval)
-	tick := time.NewTicker(time.Second)
-	for n := 0; time.Now().Before(deadline); n++ {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-rw.exited:
-			return nil, fmt.Errorf("rewind serve exited: %v", rw.err)
-		case <-tick.C:
-		}
-		now, _ := rss(rw.cmd.Process.Pid)
-		res.RSS = max(res.RSS, now)
-		if n%int(max(opt.Interval/time.Second, 1)) == 0 { // Rewind's /metrics is large at 10 000 systems: once a cycle
-			if m, err := scrape(rw.url + "/metrics"); err == nil {
-				res.Blind = max(res.Blind, sum(m, "rewind_system_blind", nil))
-				res.DegradedMax = max(res.DegradedMax, sum(m, "rewind_trigger_state", map[string]string{"state": "degraded"}))
-			}
-		}
+	if err := sample(ctx, opt, rw, res); err != nil {
+		return err
 	}
-	tick.Stop()
-	cpu1, _ = promCPU(prom.url)
+	cpu1, _ := promCPU(prom)
 	after, err := scrape(rw.url + "/metrics")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_, res.PeakRSS = rss(rw.cmd.Process.Pid)
 	k := float64(opt.Cycles)
+	delta := func(name string) float64 { return sum(after, name, nil) - sum(before, name, nil) }
 	res.CPUPerCycle = (cpu1-cpu0)/k - res.IdleCPUPerInterval
-	res.QueriesPerCycle = (sum(after, "rewind_prometheus_queries_total", nil) - sum(before, "rewind_prometheus_queries_total", nil)) / k
-	res.QueryErrors = sum(after, "rewind_query_errors_total", nil) - sum(before, "rewind_query_errors_total", nil)
-	res.Overruns = sum(after, "rewind_cycle_overruns_total", nil) - sum(before, "rewind_cycle_overruns_total", nil)
+	res.QueriesPerCycle = delta("rewind_prometheus_queries_total") / k
+	res.QueryErrors = delta("rewind_query_errors_total")
+	res.Overruns = delta("rewind_cycle_overruns_total")
 	res.Blind = max(res.Blind, sum(after, "rewind_system_blind", nil))
 	res.DegradedMax = max(res.DegradedMax, sum(after, "rewind_trigger_state", map[string]string{"state": "degraded"}))
 	n, total, bound := histogramDelta(before, after, "rewind_cycle_duration_seconds")
@@ -176,8 +175,34 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	res.CycleMaxBound = bound
 	res.ReadyMax, res.ReadyP99, res.NotReady = ready.stats()
-	logf("done")
-	return res, nil
+	return nil
+}
+
+// sample follows Rewind for K cycles: its RSS every second, its blind
+// systems and degraded triggers once a cycle (its /metrics is large at
+// 10 000 systems).
+func sample(ctx context.Context, opt Options, rw *process, res *Result) error {
+	deadline := time.Now().Add(time.Duration(opt.Cycles) * opt.Interval)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for n := 0; time.Now().Before(deadline); n++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-rw.exited:
+			return fmt.Errorf("rewind serve exited: %v", rw.err)
+		case <-tick.C:
+		}
+		now, _ := rss(rw.cmd.Process.Pid)
+		res.RSS = max(res.RSS, now)
+		if n%int(max(opt.Interval/time.Second, 1)) == 0 {
+			if m, err := scrape(rw.url + "/metrics"); err == nil {
+				res.Blind = max(res.Blind, sum(m, "rewind_system_blind", nil))
+				res.DegradedMax = max(res.DegradedMax, sum(m, "rewind_trigger_state", map[string]string{"state": "degraded"}))
+			}
+		}
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
