@@ -85,9 +85,10 @@ type Store interface {
 
 // Filter selects notices; zero fields do not filter.
 type Filter struct {
-	Notifier string
-	State    State
-	Limit    int
+	Notifier   string
+	State      State
+	RollbackID string // the notices of one rollback (Event.RollbackID)
+	Limit      int
 }
 
 // Result labels rewind_notifications_total{notifier,result}.

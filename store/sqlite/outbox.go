@@ -112,6 +112,9 @@ func (s *Store) Notices(ctx context.Context, f notify.Filter) ([]notify.Notice, 
 	if f.State != "" {
 		where, args = append(where, "state = ?"), append(args, string(f.State))
 	}
+	if f.RollbackID != "" {
+		where, args = append(where, "json_extract(event, '$.rollbackId') = ?"), append(args, f.RollbackID)
+	}
 	q := `SELECT ` + noticeColumns + ` FROM outbox`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -68,6 +68,18 @@ func TestOutboxEnqueueDedupHeads(t *testing.T) {
 	if len(chat) != 1 || chat[0].ID != batch[0].ID {
 		t.Errorf("Notices(chat, limit 1): %+v", chat)
 	}
+	if _, err := s.Enqueue(ctx, []notify.Notice{notice("chat", rewind.EventRollbackDecided, "rb-2", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	rb1, err := s.Notices(ctx, notify.Filter{RollbackID: "rb-1"})
+	if err != nil || len(rb1) != 3 {
+		t.Errorf("Notices(rollback rb-1): %d notices, %v; want 3", len(rb1), err)
+	}
+	for _, n := range rb1 {
+		if n.Event.RollbackID != "rb-1" {
+			t.Errorf("Notices(rollback rb-1) returned a notice of %s", n.Event.RollbackID)
+		}
+	}
 	if err := s.Record(ctx, 999, notify.Outcome{State: notify.Failed}); !errors.Is(err, ErrNoNotice) {
 		t.Errorf("Record of an unknown notice: %v", err)
 	}
