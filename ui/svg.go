@@ -11,12 +11,12 @@ import (
 
 // The chart's geometry, in SVG user units (it scales to the page's width).
 const (
-	svgW, svgH       = 720.0, 220.0
-	padL, padR       = 60.0, 12.0
-	padT, padB       = 12.0, 26.0
-	plotW, plotH     = svgW - padL - padR, svgH - padT - padB
-	yTicks           = 4
-	xTicks           = 6
+	svgW, svgH   = 720.0, 220.0
+	padL, padR   = 60.0, 12.0
+	padT, padB   = 12.0, 26.0
+	plotW, plotH = svgW - padL - padR, svgH - padT - padB
+	yTicks       = 4
+	xTicks       = 6
 )
 
 // marker is a vertical line at an instant: a rollback's decision or end.
