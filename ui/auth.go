@@ -108,7 +108,7 @@ func (u *UI) identify(r *http.Request) identity {
 	if err != nil || len(u.opt.Token) == 0 {
 		return identity{}
 	}
-	ss := u.sessions.get(c.Value, u.opt.Now())
+	ss := u.sessions.get(c.Value, time.Now())
 	if ss == nil {
 		return identity{}
 	}
@@ -213,7 +213,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	} else {
 		name += " (token)"
 	}
-	ss, err := u.sessions.create(name, u.opt.Now())
+	ss, err := u.sessions.create(name, time.Now())
 	if err != nil {
 		http.Error(w, "cannot start a session", http.StatusInternalServerError)
 		return

@@ -46,6 +46,8 @@ type live struct {
 	u     *UI
 	mu    sync.Mutex
 	snap  *snapshot
+	views map[string]*sysView // of the current snapshot, by fragment id
+	th    thresholdsCache
 	stale bool // an action changed something: the next refresh renders anew
 	slots chan struct{}
 }
@@ -79,7 +81,7 @@ func (l *live) refresh() *snapshot {
 	var sum summary
 	for i, st := range statuses {
 		sys, _, _ := l.u.opt.Controller.Lookup(st.Name)
-		views[i] = viewSystem(st, sys)
+		views[i] = viewSystem(st, sys, l.th.of(sys))
 		sum.add(views[i])
 	}
 	var buf bytes.Buffer
@@ -97,11 +99,18 @@ func (l *live) refresh() *snapshot {
 	put("summary", "summary", sum)
 	put("attention", "attention", attentionOf(views))
 	next.rows = make([]string, len(views))
-	for i, v := range views {
+	seen := make(map[string]*sysView, len(views))
+	for i := range views {
+		v := &views[i]
 		id := "s-" + v.Name
-		next.rows[i] = id
-		put(id, "sysrows", v)
+		next.rows[i], seen[id] = id, v
+		if o := l.views[id]; o != nil && o.equal(v) {
+			next.frags[id] = old.frags[id] // unchanged: not rendered again
+			continue
+		}
+		next.frags[id] = frag{html: rowsHTML(v), ver: next.ver}
 	}
+	l.views = seen
 	if !slices.Equal(next.rows, old.rows) {
 		next.structure++
 	}
@@ -202,7 +211,7 @@ func (u *UI) systemFrags(s *snapshot, name string, sent map[string]template.HTML
 			continue
 		}
 		sys, _, _ := u.opt.Controller.Lookup(name)
-		v := viewSystem(st, sys)
+		v := viewSystem(st, sys, u.live.th.of(sys))
 		var buf bytes.Buffer
 		add := func(id, tmpl string, data any) {
 			buf.Reset()

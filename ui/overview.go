@@ -3,7 +3,9 @@ package ui
 import (
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -61,14 +63,10 @@ func stateRank(s rewind.TriggerState) int {
 }
 
 // viewSystem turns a controller status into its view; sys (may be nil)
-// says how values read and what they are held against.
-func viewSystem(st controller.SystemStatus, sys *policy.System) sysView {
+// says how values read, thresholds what they are held against.
+func viewSystem(st controller.SystemStatus, sys *policy.System, thresholds map[string]string) sysView {
 	v := sysView{Name: st.Name, Mode: st.Mode, Interval: st.Interval, Paused: st.Paused, Blind: st.Blind,
 		InFlight: st.InFlight, LastEval: stamp(st.LastCycle), Worst: rewind.StateOK}
-	var thresholds map[string]string
-	if sys != nil {
-		thresholds = report.Thresholds(sys)
-	}
 	if st.Blind {
 		v.Attention = append(v.Attention, "blind: its queries fail, no rollback can be decided")
 	}
@@ -117,6 +115,44 @@ func viewTrigger(t controller.TriggerStatus, last time.Time, u unit) trigView {
 	}
 	return tv
 }
+
+// equal reports whether two views show the same: then a rendered fragment
+// is reused as it is.
+func (v *sysView) equal(o *sysView) bool {
+	return v.Name == o.Name && v.Mode == o.Mode && v.Interval == o.Interval && v.Paused == o.Paused && v.Blind == o.Blind &&
+		v.InFlight == o.InFlight && v.LastEval == o.LastEval && v.Worst == o.Worst &&
+		slices.Equal(v.Triggers, o.Triggers) && slices.Equal(v.Attention, o.Attention)
+}
+
+// thresholdsOf is report.Thresholds of a system, kept per policy system
+// (a reload brings new ones): the overview asks every second.
+type thresholdsCache struct {
+	mu sync.Mutex
+	m  map[*policy.System]map[string]string
+}
+
+func (c *thresholdsCache) of(sys *policy.System) map[string]string {
+	if sys == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[*policy.System]map[string]string{}
+	}
+	th, ok := c.m[sys]
+	if !ok {
+		if len(c.m) > 4*maxCachedSystems { // reloads left old systems behind
+			clear(c.m)
+		}
+		th = report.Thresholds(sys)
+		c.m[sys] = th
+	}
+	return th
+}
+
+// maxCachedSystems sizes the thresholds cache before it is cleared.
+const maxCachedSystems = 10000
 
 func findTrigger(sys *policy.System, name string) *policy.Trigger {
 	for _, t := range sys.Triggers {

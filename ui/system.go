@@ -89,7 +89,7 @@ func (u *UI) systemPage(w http.ResponseWriter, r *http.Request, code int, flash,
 	ctx, cancel := context.WithTimeout(r.Context(), chartTimeout)
 	defer cancel()
 	sys, _, _ := u.opt.Controller.Lookup(name)
-	d := systemData{System: viewSystem(st, sys), Reasons: Reasons}
+	d := systemData{System: viewSystem(st, sys, u.live.th.of(sys)), Reasons: Reasons}
 	rbs, err := u.opt.Rollbacks.List(ctx, plan.ListOptions{System: name, Limit: 10})
 	if err != nil {
 		u.opt.Log.Error("ui: listing rollbacks", "system", name, "err", err)
