@@ -56,7 +56,7 @@ func bigUI(b *testing.B, n int) (*UI, *embedded.DB) {
 	build := func(*policy.System) (*plan.Runner, rewind.Source, error) { return &plan.Runner{Store: st}, db, nil }
 	hist := NewHistory()
 	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build,
-		Hooks: controller.Hooks{Cycle: func(_ string, c decide.Cycle) { hist.Record(c) }}})
+		Hooks: controller.Hooks{Cycle: func(_ string, c decide.Cycle) { hist.Record(c.System, c.At, c.Transitions) }}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -223,7 +223,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		return &plan.Runner{Store: st, Executors: ex, Now: e.clk.Now, Progress: outbox.Progress(pol, links)}, db, nil
 	}
 	hooks := controller.Hooks{
-		Cycle: func(_ string, c decide.Cycle) { e.hist.Record(c) },
+		Cycle: func(_ string, c decide.Cycle) { e.hist.Record(c.System, c.At, c.Transitions) },
 		Done: func(rb *rewind.Rollback, _ error) {
 			if sys := pol.System(rb.System); sys != nil && rb.Evidence != "" {
 				if _, err := report.WriteDraft(context.Background(), st, db, sys, rb.ID); err != nil {

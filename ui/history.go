@@ -6,7 +6,6 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
-	"github.com/rewind-sre/rewind/decide"
 )
 
 // Bounds of History: per trigger, the newest historyPerTrigger transitions
@@ -43,30 +42,30 @@ type mark struct {
 // NewHistory returns an empty History.
 func NewHistory() *History { return &History{systems: map[string]*sysHistory{}} }
 
-// Record keeps the transitions of one evaluation cycle (a controller hook).
-func (h *History) Record(c decide.Cycle) {
+// Record keeps the transitions of one evaluation cycle of a system at at.
+func (h *History) Record(system string, at time.Time, transitions []rewind.Transition) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := h.systems[c.System]
+	s := h.systems[system]
 	if s == nil {
 		s = &sysHistory{triggers: map[string][]mark{}}
-		h.systems[c.System] = s
+		h.systems[system] = s
 	}
-	s.seen = c.At
-	for _, t := range c.Transitions {
+	s.seen = at
+	for _, t := range transitions {
 		ms := s.triggers[t.Trigger]
 		if len(ms) == historyPerTrigger {
 			ms = append(ms[:0], ms[1:]...)
 		}
 		s.triggers[t.Trigger] = append(ms, mark{at: t.At, to: t.To})
 	}
-	if c.At.Sub(h.pruned) > time.Minute {
-		h.pruned = c.At
+	if at.Sub(h.pruned) > time.Minute {
+		h.pruned = at
 		for name, s := range h.systems {
-			if c.At.Sub(s.seen) > historyIdle {
+			if at.Sub(s.seen) > historyIdle {
 				delete(h.systems, name)
 			}
 		}
