@@ -196,7 +196,8 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // login exchanges the API token for a session cookie (HttpOnly,
-// SameSite=Strict; Secure over TLS). The token is compared in constant time.
+// SameSite=Strict; Secure over TLS, or behind a proxy that says the browser
+// came over https). The token is compared in constant time.
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	tok := strings.TrimSpace(r.PostFormValue("token"))
@@ -219,7 +220,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: ss.id, HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: ss.expires})
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", Expires: ss.expires})
 	u.opt.Audit.Info("ui: logged in", "who", name, "remote", r.RemoteAddr)
 	seeOther(w, "./"+next)
 }

@@ -23,6 +23,7 @@ const (
 	chartPoints      = 240
 	minChartStep     = time.Second
 	chartQueries     = 4                // range queries in flight for one page
+	maxRangeQueries  = 8                // range queries in flight for the whole UI
 	chartTimeout     = 10 * time.Second // for all of a page's range queries
 	bisectIterations = 30
 )
@@ -123,7 +124,9 @@ func swapSelector(q string, sys *policy.System) string {
 	return strings.ReplaceAll(q, sys.CanarySelector, sys.BaselineSelector)
 }
 
-// rangeCache runs each distinct range query of a page once, bounded.
+// rangeCache runs each distinct range query of a page once, at most
+// chartQueries at a time for the page and maxRangeQueries for the whole UI
+// (slots), so that many open pages do not flood the metrics backend.
 type rangeCache struct {
 	src         rewind.RangeSource
 	start, end  time.Time
@@ -131,6 +134,7 @@ type rangeCache struct {
 	mu          sync.Mutex
 	results     map[string]rangeResult
 	concurrency int
+	slots       chan struct{}
 }
 
 type rangeResult struct {
@@ -148,6 +152,15 @@ func (c *rangeCache) fetch(ctx context.Context, queries []string) {
 		}
 		seen[q] = true
 		g.Go(func() error {
+			select {
+			case c.slots <- struct{}{}:
+				defer func() { <-c.slots }()
+			case <-ctx.Done():
+				c.mu.Lock()
+				c.results[q] = rangeResult{nil, fmt.Errorf("%w: the UI's range queries are all busy: %v", rewind.ErrQuery, ctx.Err())}
+				c.mu.Unlock()
+				return nil
+			}
 			m, err := c.src.QueryRange(ctx, q, c.start, c.end, c.step)
 			c.mu.Lock()
 			c.results[q] = rangeResult{m, err}

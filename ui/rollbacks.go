@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -422,7 +423,7 @@ func (u *UI) postMortemFile(w http.ResponseWriter, r *http.Request) {
 	sys, src, _ := u.opt.Controller.Lookup(rb.System)
 	md, _ := u.postMortemText(ctx, rb, journal, sys, src)
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="postmortem-`+rb.ID+`.md"`)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "postmortem-" + rb.ID + ".md"}))
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(md)
 }
@@ -454,7 +455,7 @@ func (u *UI) evidenceFile(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", ct)
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	h.Set("Content-Disposition", `inline; filename="`+path.Base(file)+`"`)
+	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": path.Base(file)}))
 	h.Set("Cache-Control", "no-store")
 	_, _ = io.Copy(w, f)
 }

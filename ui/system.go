@@ -158,13 +158,14 @@ func (u *UI) chartsOf(ctx context.Context, name string, rbs []*rewind.Rollback) 
 	}
 	step := chartWindow / chartPoints
 	end := u.opt.Now().Truncate(step)
-	c := &rangeCache{src: rs, start: end.Add(-chartWindow), end: end, step: step, results: map[string]rangeResult{}, concurrency: chartQueries}
+	c := &rangeCache{src: rs, start: end.Add(-chartWindow), end: end, step: step, results: map[string]rangeResult{}, concurrency: chartQueries, slots: u.rangeSlots}
 	c.fetch(ctx, queries)
 	if first := c.firstData(); first > 0 && first > c.points()/4 {
 		// Young: chart the history there is, at a finer step.
 		from := c.start.Add(time.Duration(first-1) * c.step)
 		fine := max(end.Sub(from)/chartPoints, minChartStep).Truncate(time.Second)
-		c = &rangeCache{src: rs, start: end.Add(-end.Sub(from).Truncate(fine)), end: end, step: fine, results: map[string]rangeResult{}, concurrency: chartQueries}
+		c = &rangeCache{src: rs, start: end.Add(-end.Sub(from).Truncate(fine)), end: end, step: fine, results: map[string]rangeResult{},
+			concurrency: chartQueries, slots: u.rangeSlots}
 		c.fetch(ctx, queries)
 	}
 	d.Window = "the last " + dur(c.end.Sub(c.start)) + ", one point every " + dur(c.step)

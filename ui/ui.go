@@ -115,6 +115,8 @@ type UI struct {
 	key      [32]byte // signs CSRF tokens; new at every start
 	live     *live
 	static   http.Handler
+	// rangeSlots bound the charts' range queries in flight, UI-wide.
+	rangeSlots chan struct{}
 }
 
 // New builds the UI's handler; mount it at "/" of the API's listener.
@@ -134,7 +136,7 @@ func New(opt Options) (*UI, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	u := &UI{opt: opt, sessions: newSessions(maxSessions, sessionTTL)}
+	u := &UI{opt: opt, sessions: newSessions(maxSessions, sessionTTL), rangeSlots: make(chan struct{}, maxRangeQueries)}
 	if _, err := rand.Read(u.key[:]); err != nil {
 		return nil, err
 	}
