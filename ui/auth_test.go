@@ -126,6 +126,11 @@ func TestActions(t *testing.T) {
 		t.Fatalf("rollback: %d %q %s", code, h.Get("Location"), body)
 	}
 	id := strings.TrimPrefix(h.Get("Location"), "../../rollbacks/")
+	// Followed at once, the redirect finds the rollback (journaled, or
+	// still starting), never a 404.
+	if code, _, body := c.get("/rollbacks/" + id); code != http.StatusOK || !strings.Contains(body, id) {
+		t.Errorf("the new rollback's page right away: %d", code)
+	}
 	var rb *rewind.Rollback
 	testenv.Eventually(t, 20*time.Second, "the manual rollback to finish", func() (bool, string) {
 		r, err := e.st.Get(t.Context(), id)

@@ -95,7 +95,9 @@ func (b *browser) eval(ctx context.Context, js string) any {
 func (b *browser) wait(ctx context.Context, what, js string) {
 	b.t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		b.t.Fatalf("waiting for %s: %v", what, err)
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+		b.screenshot(ctx, "failed")
+		b.t.Fatalf("waiting for %s: %v\npage:\n%.3000s", what, err, text)
 	}
 }
 
@@ -248,7 +250,7 @@ func TestBrowser(t *testing.T) {
 	b.audit(ctx, "system")
 	b.screenshot(ctx, "system")
 	b.do(ctx, "the rollback page", chromedp.Navigate(base+"rollbacks/"+rb.ID))
-	b.wait(ctx, "the post-mortem", `!!document.querySelector('article.postmortem h1')`)
+	b.wait(ctx, "the post-mortem", `!!document.querySelector('article.postmortem h3')`)
 	b.audit(ctx, "rollback")
 	b.screenshot(ctx, "rollback")
 	b.do(ctx, "the rollbacks", chromedp.Navigate(base+"rollbacks"))
@@ -286,6 +288,7 @@ func TestBrowser(t *testing.T) {
 	}
 	b.wait(ctx, "the manual rollback's page", `document.body.textContent.includes('security-vulnerability') && document.body.textContent.includes('manual')`)
 	b.screenshot(ctx, "manual-rollback")
+	b.noConsoleErrors() // none of the pages so far had a script error, a CSP violation or a failed request
 	// A form posted without the page's CSRF token is refused.
 	code, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch('../systems/quiet/resume', {method: 'POST', body: new URLSearchParams({csrf: 'forged'})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
 	if err != nil || code != 403 {
@@ -294,7 +297,6 @@ func TestBrowser(t *testing.T) {
 	if !paused(e, "quiet") {
 		t.Error("a forged resume resumed quiet")
 	}
-	b.noConsoleErrors()
 
 	// Another browser, not logged in: sent to the login, and refused.
 	anon := b.tab()

@@ -15,7 +15,11 @@ import (
 	"time"
 
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/parser"
+	"github.com/yuin/goldmark/text"
+	"github.com/yuin/goldmark/util"
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/notify"
@@ -155,6 +159,8 @@ type slo struct {
 }
 
 type rollbackData struct {
+	ID          string
+	Starting    string // the system, while its rollback is not journaled yet
 	Row         rbRow
 	RB          *rewind.Rollback
 	Live        bool
@@ -177,11 +183,21 @@ type rollbackData struct {
 
 func (u *UI) rollbackPage(w http.ResponseWriter, r *http.Request) {
 	d, code, msg := u.rollbackData(r)
+	if code == http.StatusNotFound {
+		// Just requested: the controller has it in flight before the
+		// runner's first journal entry; the page fills in when it is there.
+		id := r.PathValue("id")
+		for _, st := range u.opt.Controller.Systems() {
+			if st.InFlight == id {
+				d, code = &rollbackData{ID: id, Starting: st.Name, LiveEvery: 1000}, http.StatusOK
+			}
+		}
+	}
 	if code != http.StatusOK {
 		u.errorPage(w, r, code, "../", msg)
 		return
 	}
-	u.render(w, r, http.StatusOK, "rollback", u.newPage(r, "Rollback "+d.RB.ID, "../", "rollbacks", d))
+	u.render(w, r, http.StatusOK, "rollback", u.newPage(r, "Rollback "+d.ID, "../", "rollbacks", d))
 }
 
 // rollbackLive is the page's body, refreshed while the rollback runs.
@@ -210,7 +226,7 @@ func (u *UI) rollbackData(r *http.Request) (*rollbackData, int, string) {
 		return nil, http.StatusInternalServerError, "The rollback journal cannot be read: " + err.Error()
 	}
 	sys, src, _ := u.opt.Controller.Lookup(rb.System)
-	d := &rollbackData{Row: rowOf(rb), RB: rb, Journal: journal, LiveEvery: livePollEvery}
+	d := &rollbackData{ID: rb.ID, Row: rowOf(rb), RB: rb, Journal: journal, LiveEvery: livePollEvery}
 	d.decision(rb, sys)
 	d.steps(rb, u.opt.Now())
 	u.notices(ctx, d)
@@ -368,7 +384,22 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-var markdown = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough))
+// markdown renders the post-mortem draft: tables, and its headings two
+// levels down, under the page's h1 and the section's h2.
+var markdown = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough),
+	goldmark.WithParserOptions(parser.WithASTTransformers(util.Prioritized(demote(2), 100))))
+
+// demote moves every heading n levels down (at most h6).
+type demote int
+
+func (n demote) Transform(doc *ast.Document, _ text.Reader, _ parser.Context) {
+	_ = ast.Walk(doc, func(node ast.Node, entering bool) (ast.WalkStatus, error) {
+		if h, ok := node.(*ast.Heading); ok && entering {
+			h.Level = min(h.Level+int(n), 6)
+		}
+		return ast.WalkContinue, nil
+	})
+}
 
 // postMortem renders the draft: the one in the evidence bundle (what the
 // notices link to) when there is one, else drafted now from the record.

@@ -179,7 +179,7 @@ func TestStory(t *testing.T) {
 		t.Fatalf("rollback page: %d", code)
 	}
 	for _, want := range []string{"The decision", "error-rate-high", "Against the seed's targets", "under 2m", `class="gantt"`,
-		"check-baseline", `step-done`, "Post-mortem draft", "<h1>Rollback Post-Mortem", "INDEX.md", "decision.json", "Download as Markdown"} {
+		"check-baseline", `step-done`, "Post-mortem draft", "<h3>Rollback Post-Mortem", "INDEX.md", "decision.json", "Download as Markdown"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rollback page lacks %q", want)
 		}
