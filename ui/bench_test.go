@@ -16,7 +16,6 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
-	"github.com/rewind-sre/rewind/decide"
 	"github.com/rewind-sre/rewind/internal/scenario"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
@@ -55,8 +54,7 @@ func bigUI(b *testing.B, n int) (*UI, *embedded.DB) {
 	b.Cleanup(func() { st.Close() })
 	build := func(*policy.System) (*plan.Runner, rewind.Source, error) { return &plan.Runner{Store: st}, db, nil }
 	hist := NewHistory()
-	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build,
-		Hooks: controller.Hooks{Cycle: func(_ string, c decide.Cycle) { hist.Record(c.System, c.At, c.Transitions) }}})
+	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Events: hist})
 	if err != nil {
 		b.Fatal(err)
 	}

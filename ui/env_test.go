@@ -14,7 +14,6 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
-	"github.com/rewind-sre/rewind/decide"
 	"github.com/rewind-sre/rewind/internal/scenario"
 	"github.com/rewind-sre/rewind/internal/testenv"
 	"github.com/rewind-sre/rewind/notify"
@@ -214,29 +213,37 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	outbox := &notify.Outbox{Store: st, Notifiers: ns, Router: notify.PolicyRouter(pol), Log: log, PollInterval: 200 * time.Millisecond}
-	links := func(rb *rewind.Rollback) rewind.Links { return rewind.Links{Evidence: rb.Evidence} }
+	notices := &notify.Notices{Outbox: outbox, Policy: func() *policy.Policy { return pol }}
+	// The daemon's subscribers, in its order: the post-mortem writer, the
+	// notices, then the UI's history.
+	events := rewind.PublisherFunc(func(ctx context.Context, ev rewind.Event) error {
+		if ev.Kind == rewind.EventRollbackEnded && ev.Rollback != nil && ev.Rollback.Evidence != "" {
+			if _, err := report.WriteDraft(ctx, st, db, pol.System(ev.System), ev.RollbackID); err != nil {
+				t.Errorf("post-mortem of %s: %v", ev.RollbackID, err)
+			}
+		}
+		if err := notices.Publish(ctx, ev); err != nil {
+			t.Errorf("notices of %s: %v", ev.Kind, err)
+		}
+		return e.hist.Publish(ctx, ev)
+	})
+	progress := func(rb *rewind.Rollback, step rewind.StepRecord) {
+		snap := *rb
+		snap.Steps = append([]rewind.StepRecord(nil), rb.Steps...)
+		_ = events.Publish(context.Background(), rewind.Event{Kind: rewind.EventStep, System: rb.System, RollbackID: rb.ID, Rollback: &snap, Step: &step, At: e.clk.Now()})
+	}
 	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
 		ex := map[rewind.StepName]rewind.Executor{
 			rewind.StepCheckBaseline: &verify.Baseline{Source: db, Verify: sys.Rollback.Verify, Now: e.clk.Now},
 			rewind.StepEvidence:      &report.Bundle{Dir: e.evDir, Source: db, System: sys, Now: e.clk.Now},
 		}
-		return &plan.Runner{Store: st, Executors: ex, Now: e.clk.Now, Progress: outbox.Progress(pol, links)}, db, nil
-	}
-	hooks := controller.Hooks{
-		Cycle: func(_ string, c decide.Cycle) { e.hist.Record(c.System, c.At, c.Transitions) },
-		Done: func(rb *rewind.Rollback, _ error) {
-			if sys := pol.System(rb.System); sys != nil && rb.Evidence != "" {
-				if _, err := report.WriteDraft(context.Background(), st, db, sys, rb.ID); err != nil {
-					t.Errorf("post-mortem of %s: %v", rb.ID, err)
-				}
-			}
-		},
+		return &plan.Runner{Store: st, Executors: ex, Now: e.clk.Now, Progress: progress}, db, nil
 	}
 	// The controller's own clock stays at the first evaluation: Run sets it
 	// acting and evaluates once; the test evaluates the later instants.
 	first := t0.Add(20 * time.Minute)
 	e.at, e.clk.t = first, first
-	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Hooks: hooks, Now: func() time.Time { return first }})
+	ctl, err := controller.New(controller.Options{Policy: pol, Store: st, Build: build, Events: events, Now: func() time.Time { return first }})
 	if err != nil {
 		t.Fatal(err)
 	}

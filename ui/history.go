@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -42,6 +43,17 @@ type mark struct {
 // NewHistory returns an empty History.
 func NewHistory() *History { return &History{systems: map[string]*sysHistory{}} }
 
+var _ rewind.Publisher = (*History)(nil)
+
+// Publish keeps the transitions of every evaluation cycle
+// (rewind.EventEvaluated); subscribe it to the daemon's events.
+func (h *History) Publish(_ context.Context, e rewind.Event) error {
+	if e.Kind == rewind.EventEvaluated {
+		h.Record(e.System, e.At, e.Transitions)
+	}
+	return nil
+}
+
 // Record keeps the transitions of one evaluation cycle of a system at at.
 func (h *History) Record(system string, at time.Time, transitions []rewind.Transition) {
 	if h == nil {
@@ -72,8 +84,8 @@ func (h *History) Record(system string, at time.Time, transitions []rewind.Trans
 	}
 }
 
-// transitions returns the kept transitions of a trigger, oldest first.
-func (h *History) transitions(system, trigger string) []rewind.Transition {
+// Transitions returns the kept transitions of a trigger, oldest first.
+func (h *History) Transitions(system, trigger string) []rewind.Transition {
 	if h == nil {
 		return nil
 	}

@@ -56,17 +56,17 @@ func TestHistoryBounded(t *testing.T) {
 		at := t0.Add(time.Duration(i) * time.Second)
 		h.Record("flappy", at, []rewind.Transition{{At: at, Trigger: "x", To: to}})
 	}
-	got := h.transitions("flappy", "x")
+	got := h.Transitions("flappy", "x")
 	if len(got) != historyPerTrigger || !got[len(got)-1].At.Equal(t0.Add(time.Duration(3*historyPerTrigger-1)*time.Second)) {
 		t.Fatalf("kept %d transitions, the last at %v", len(got), got[len(got)-1].At)
 	}
 	h.Record("other", t0.Add(historyIdle+time.Hour), nil)
-	if len(h.transitions("flappy", "x")) != 0 {
+	if len(h.Transitions("flappy", "x")) != 0 {
 		t.Error("a system not evaluated for hours is still remembered")
 	}
 	var nilHistory *History
 	nilHistory.Record("a", t0, nil)
-	if nilHistory.transitions("a", "x") != nil {
+	if nilHistory.Transitions("a", "x") != nil {
 		t.Error("a nil History has transitions")
 	}
 }

@@ -180,7 +180,7 @@ func (u *UI) chartsOf(ctx context.Context, name string, rbs []*rewind.Rollback) 
 			d.Charts = append(d.Charts, cv)
 			continue
 		}
-		trs := append(u.opt.History.transitions(name, t.Name), decided[t.Name]...)
+		trs := append(u.opt.History.Transitions(name, t.Name), decided[t.Name]...)
 		d.Charts = append(d.Charts, u.chart(c, specs[i], t, mergeTransitions(trs), markers, cv))
 	}
 	return d
