@@ -48,6 +48,7 @@ func TestDemoInTheBrowser(t *testing.T) {
 	b.Screenshot(ctx, "demo-overview-pending")
 	b.WaitFor(ctx, "error-rate-high firing", strings.ReplaceAll(trigger, "%s", "firing"), 30*time.Second)
 	b.Screenshot(ctx, "demo-overview-firing")
+	b.ScreenshotView(ctx, "demo-overview-view")
 	if b.Eval(ctx, `window.__sameDocument === true`) != true {
 		t.Error("the overview reloaded to show the states")
 	}
@@ -67,6 +68,7 @@ func TestDemoInTheBrowser(t *testing.T) {
 	b.Wait(ctx, "the charts", `document.querySelectorAll('svg.chart').length >= 8 && !!document.querySelector('svg.chart .p-firing')`)
 	b.Audit(ctx, "demo system")
 	b.Screenshot(ctx, "demo-system")
+	b.ScreenshotView(ctx, "demo-system-view")
 	b.NoConsoleErrors()
 
 	// Without the token: the pages are open (the demo's --open-reads), the

@@ -128,6 +128,11 @@ func (b *Browser) Screenshot(ctx context.Context, name string) string {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	return b.save(name, png)
+}
+
+func (b *Browser) save(name string, png []byte) string {
+	b.t.Helper()
 	dir := os.Getenv("REWIND_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "rewind-artifacts")
@@ -142,6 +147,17 @@ func (b *Browser) Screenshot(ctx context.Context, name string) string {
 	}
 	b.t.Logf("screenshot: %s", path)
 	return path
+}
+
+// ScreenshotView saves what the window shows (not the whole page), as
+// Screenshot does: the pictures for the documentation.
+func (b *Browser) ScreenshotView(ctx context.Context, name string) string {
+	b.t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	return b.save(name, png)
 }
 
 // NoConsoleErrors: no exception, CSP violation or failed request so far.
