@@ -320,23 +320,13 @@ func (d *rollbackData) steps(rb *rewind.Rollback, now time.Time) {
 	ex.Bar = sloBar(to.Sub(from), report.ExecutionSLO, ex.Known)
 	d.SLOs = append(d.SLOs, ex)
 	if dec := rb.Decision; dec != nil {
-		if first := firstActive(dec); !first.IsZero() {
+		if first := report.FirstViolation(dec); !first.IsZero() {
 			took := dec.At.Sub(first)
 			d.SLOs = append(d.SLOs, slo{What: "First violating sample → decision", Target: "under " + dur(report.DetectionSLO),
 				Took: dur(took), Over: took > report.DetectionSLO, Known: true, Bar: sloBar(took, report.DetectionSLO, true)})
 		}
 	}
 	d.Gantt = gantt(rb, now)
-}
-
-func firstActive(d *rewind.Decision) time.Time {
-	var first time.Time
-	for _, t := range d.Triggers {
-		if t.State == rewind.StateFiring && !t.ActiveAt.IsZero() && (first.IsZero() || t.ActiveAt.Before(first)) {
-			first = t.ActiveAt
-		}
-	}
-	return first
 }
 
 func (u *UI) notices(ctx context.Context, d *rollbackData) {
