@@ -101,11 +101,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	handed := false // to startRewind, which serves it or closes it
+	defer func() {
+		if !handed {
+			ln.Close()
+		}
+	}()
 	res.API = "http://" + ln.Addr().String()
 	res.UI = res.API + "/"
 	token, err := newToken(o.Dir)
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
 	res.TokenFile = filepath.Join(o.Dir, tokenFile)
@@ -131,6 +136,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	p.printf("policy: the built-in policy scaled down for the demo (evaluations every 1s); see examples/demo-policy.yaml")
 
 	r, err := startRewind(ctx, pol, prod, o, p, ln, token)
+	handed = true
 	if err != nil {
 		return nil, err
 	}
