@@ -80,6 +80,7 @@ func TestDemoInTheBrowser(t *testing.T) {
 	if err != nil || code != http.StatusUnauthorized {
 		t.Errorf("pause without the token: %d %v, want 401", code, err)
 	}
+	b.ForgetConsole() // the refused request's 401
 	if paused(t, base) {
 		t.Fatal("paused without the token")
 	}

@@ -131,6 +131,9 @@ func TestActions(t *testing.T) {
 	if code, _, body := c.get("/rollbacks/" + id); code != http.StatusOK || !strings.Contains(body, id) {
 		t.Errorf("the new rollback's page right away: %d", code)
 	}
+	if code, _, _ := c.get("/rollbacks/" + id + "/live"); code != http.StatusOK {
+		t.Errorf("the new rollback's live fragment right away: %d", code)
+	}
 	var rb *rewind.Rollback
 	testenv.Eventually(t, 20*time.Second, "the manual rollback to finish", func() (bool, string) {
 		r, err := e.st.Get(t.Context(), id)

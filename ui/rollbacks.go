@@ -182,17 +182,7 @@ type rollbackData struct {
 }
 
 func (u *UI) rollbackPage(w http.ResponseWriter, r *http.Request) {
-	d, code, msg := u.rollbackData(r)
-	if code == http.StatusNotFound {
-		// Just requested: the controller has it in flight before the
-		// runner's first journal entry; the page fills in when it is there.
-		id := r.PathValue("id")
-		for _, st := range u.opt.Controller.Systems() {
-			if st.InFlight == id {
-				d, code = &rollbackData{ID: id, Starting: st.Name, LiveEvery: 1000}, http.StatusOK
-			}
-		}
-	}
+	d, code, msg := u.rollbackOrStarting(r)
 	if code != http.StatusOK {
 		u.errorPage(w, r, code, "../", msg)
 		return
@@ -202,12 +192,31 @@ func (u *UI) rollbackPage(w http.ResponseWriter, r *http.Request) {
 
 // rollbackLive is the page's body, refreshed while the rollback runs.
 func (u *UI) rollbackLive(w http.ResponseWriter, r *http.Request) {
-	d, code, msg := u.rollbackData(r)
-	if code != http.StatusOK {
+	d, code, msg := u.rollbackOrStarting(r)
+	switch {
+	case code != http.StatusOK:
 		http.Error(w, msg, code)
-		return
+	case d.Starting != "":
+		u.fragment(w, r, "rbstarting", d)
+	default:
+		u.fragment(w, r, "rbbody", d)
 	}
-	u.fragment(w, r, "rbbody", d)
+}
+
+// rollbackOrStarting is rollbackData, or, for a rollback just requested
+// (the controller has it in flight before the runner's first journal
+// entry), a page that fills in when the record is there.
+func (u *UI) rollbackOrStarting(r *http.Request) (*rollbackData, int, string) {
+	d, code, msg := u.rollbackData(r)
+	if code == http.StatusNotFound {
+		id := r.PathValue("id")
+		for _, st := range u.opt.Controller.Systems() {
+			if st.InFlight == id {
+				return &rollbackData{ID: id, Starting: st.Name, LiveEvery: 1000}, http.StatusOK, ""
+			}
+		}
+	}
+	return d, code, msg
 }
 
 func (u *UI) rollbackData(r *http.Request) (*rollbackData, int, string) {

@@ -149,6 +149,14 @@ func (b *Browser) save(name string, png []byte) string {
 	return path
 }
 
+// ForgetConsole drops what the pages wrote to their consoles so far: after
+// a request the test expects to fail.
+func (b *Browser) ForgetConsole() {
+	b.mu.Lock()
+	b.console = nil
+	b.mu.Unlock()
+}
+
 // ScreenshotView saves what the window shows (not the whole page), as
 // Screenshot does: the pictures for the documentation.
 func (b *Browser) ScreenshotView(ctx context.Context, name string) string {
