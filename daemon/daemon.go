@@ -34,6 +34,7 @@ import (
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/server"
+	"github.com/rewind-sre/rewind/ui"
 )
 
 // Store is where the daemon keeps its rollbacks, their journal and the
@@ -83,6 +84,8 @@ type Options struct {
 	// Handlers are mounted on the HTTP handler beside the API, by pattern
 	// (net/http.ServeMux), e.g. a UI at "/". The API's own routes win.
 	Handlers map[string]http.Handler
+	// UI, when set, serves the web UI at "/" (package ui).
+	UI *UIOptions
 
 	// Election, when set, makes the daemon act only while it holds a
 	// Kubernetes Lease; nil: it acts alone (the store's file lock keeps
@@ -117,6 +120,8 @@ type Daemon struct {
 	ctl      *controller.Controller
 	health   *health
 	handler  http.Handler
+	ui       *ui.UI
+	history  *ui.History
 
 	applyMu sync.Mutex
 	gen     atomic.Pointer[generation]
@@ -171,7 +176,7 @@ func New(opt Options) (*Daemon, error) {
 		d.reg.MustRegister(d.archived)
 	}
 	d.notices = &notify.Notices{Outbox: d.outbox, Policy: d.Policy, Links: Links}
-	d.events = bus{log: d.log, subs: append([]rewind.Publisher{postMortems{d}, d.notices}, opt.Events...)}
+	d.events = bus{log: d.log, subs: append(append([]rewind.Publisher{postMortems{d}, d.notices}, d.uiHistory()...), opt.Events...)}
 
 	g, err := d.build(opt.Policy)
 	if err != nil {
@@ -186,6 +191,9 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.install(g)
+	if err := d.newUI(); err != nil {
+		return nil, err
+	}
 	d.handler = d.newHandler()
 	return d, nil
 }
@@ -261,7 +269,7 @@ func (d *Daemon) newHandler() http.Handler {
 	audit := d.log.With("audit", true)
 	return server.Handler(server.Options{
 		Controller: d.ctl, Store: d.opt.Store, Gatherer: d.reg, Token: d.opt.Token, OpenReads: d.opt.OpenReads,
-		Ready: d.ready, Audit: audit, Mount: d.opt.Handlers,
+		Ready: d.ready, Audit: audit, Mount: d.mounts(),
 		Alerts: alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
 	})
 }
