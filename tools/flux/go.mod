@@ -1,0 +1,3 @@
+module github.com/rewind-sre/rewind/tools/flux
+
+go 1.26.0
