@@ -191,4 +191,6 @@ func metaCondition(gen int64, failure error, rev string) metav1.Condition {
 		Message: "Applied revision: " + rev, ObservedGeneration: gen}
 }
 
-func setCondition(conds *[]metav1.Condition, c metav1.Condition) { apimeta.SetStatusCondition(conds, c) }
+func setCondition(conds *[]metav1.Condition, c metav1.Condition) {
+	apimeta.SetStatusCondition(conds, c)
+}
