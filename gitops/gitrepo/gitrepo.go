@@ -95,10 +95,16 @@ func Propose(ctx context.Context, src Source, auth *Auth, p Proposal) (*Result, 
 	if auth != nil {
 		ta = &githttp.BasicAuth{Username: auth.Username, Password: auth.Password}
 	}
-	if existing, err := remoteBranch(ctx, src.URL, ta, p.Branch); err != nil {
+	existing, defaultBranch, err := remoteBranch(ctx, src.URL, ta, p.Branch)
+	if err != nil {
 		return nil, err
-	} else if existing != "" {
-		return &Result{Branch: p.Branch, Base: src.Branch, Commit: existing, Existed: true}, nil
+	}
+	if existing != "" {
+		base := src.Branch
+		if base == "" || base == "HEAD" {
+			base = defaultBranch
+		}
+		return &Result{Branch: p.Branch, Base: base, Commit: existing, Existed: true}, nil
 	}
 	fsys := memfs.New()
 	opts := &git.CloneOptions{URL: src.URL, Auth: ta, SingleBranch: true, Depth: 1, Tags: git.NoTags}
@@ -137,20 +143,24 @@ func Propose(ctx context.Context, src Source, auth *Auth, p Proposal) (*Result, 
 	return res, nil
 }
 
-// remoteBranch returns the hash of branch on the remote, "" if absent.
-func remoteBranch(ctx context.Context, url string, auth transport.AuthMethod, branch string) (string, error) {
+// remoteBranch returns the hash of branch on the remote ("" if absent)
+// and the remote's default branch (what HEAD points to).
+func remoteBranch(ctx context.Context, url string, auth transport.AuthMethod, branch string) (hash, defaultBranch string, err error) {
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
 	if err != nil {
-		return "", fmt.Errorf("listing the branches of %s: %w", url, err)
+		return "", "", fmt.Errorf("listing the branches of %s: %w", url, err)
 	}
 	want := plumbing.NewBranchReferenceName(branch)
 	for _, r := range refs {
-		if r.Name() == want {
-			return r.Hash().String(), nil
+		switch {
+		case r.Name() == want:
+			hash = r.Hash().String()
+		case r.Name() == plumbing.HEAD && r.Type() == plumbing.SymbolicReference:
+			defaultBranch = r.Target().Short()
 		}
 	}
-	return "", nil
+	return hash, defaultBranch, nil
 }
 
 func cleanPath(p string) string {
