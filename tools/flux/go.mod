@@ -3,6 +3,7 @@ module github.com/rewind-sre/rewind/tools/flux
 go 1.27.0
 
 require (
+	github.com/fluxcd/helm-controller/api v1.7.1
 	github.com/fluxcd/kustomize-controller/api v1.10.1
 	github.com/fluxcd/pkg/apis/meta v1.38.0
 	github.com/fluxcd/pkg/ssa v0.78.0
