@@ -2,6 +2,7 @@ package gitops_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -222,3 +223,8 @@ func get(t testing.TB, dyn dynamic.Interface, gvr schema.GroupVersionResource, n
 }
 
 func dbPath(t testing.TB) string { return filepath.Join(t.TempDir(), "rewind.db") }
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

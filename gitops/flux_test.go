@@ -2,7 +2,6 @@ package gitops_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -166,13 +165,4 @@ func TestFluxBothSides(t *testing.T) {
 			t.Errorf("branches %v", b)
 		}
 	})
-}
-
-// suspension decodes the record Rewind keeps on the owner.
-func suspension(t *testing.T, u *unstructured.Unstructured) gitops.Suspension {
-	var s gitops.Suspension
-	if err := json.Unmarshal([]byte(u.GetAnnotations()[gitops.AnnotationPrevious]), &s); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
