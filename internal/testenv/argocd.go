@@ -167,3 +167,20 @@ func argoBinDir(t testing.TB) string {
 	t.Skip(reason)
 	return ""
 }
+
+// InstallArgoCDCRDs installs only Argo CD's CRDs (Application,
+// ApplicationSet, AppProject) from the build, for tests of objects without
+// the controllers. Without the build the test is skipped (fails with CI set).
+func InstallArgoCDCRDs(t testing.TB, k *Kube) {
+	t.Helper()
+	bin := argoBinDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := k.AdminConfig()
+	cfg.WarningHandler = rest.NoWarnings{}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.waitCRDs(ctx, dyn, k.installCRDs(ctx, dyn, filepath.Join(bin, "crds")))
+}
