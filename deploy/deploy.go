@@ -9,3 +9,10 @@ import _ "embed"
 //
 //go:embed rbac.yaml
 var RBAC []byte
+
+// RBACGitOps is gitops/rbac.yaml: the ClusterRole with exactly the verbs of
+// the GitOps steps (suspend-gitops, git-revert, resume), and an example
+// RoleBinding in Flux's namespace.
+//
+//go:embed gitops/rbac.yaml
+var RBACGitOps []byte

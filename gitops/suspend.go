@@ -128,6 +128,9 @@ func (c *change) describe() string {
 // Do suspends every owner, each with an update of the object as read.
 func (s *Suspend) Do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResult, error) {
 	res, err := s.do(ctx, rb)
+	if apierrors.IsForbidden(err) {
+		err = fmt.Errorf("%w (grant Rewind the role of deploy/gitops/rbac.yaml in the owner's namespace, or set rollback.gitops: none)", err)
+	}
 	if err == nil || !s.Proceed || ctx.Err() != nil {
 		return res, err
 	}
