@@ -14,6 +14,7 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/gitops/github/githubtest"
+	"github.com/rewind-sre/rewind/gitops/gitrepo"
 	"github.com/rewind-sre/rewind/internal/testenv"
 )
 
@@ -144,10 +145,17 @@ func TestFluxBothSides(t *testing.T) {
 
 		// The revert is merged; the reconciler resumes with exactly the
 		// previous setting (no spec.suspend at all) and keeps v1.
+		// Automatic resume: not before the revert is merged.
+		owners := []gitops.Owner{{Kind: gitops.KindKustomization, Namespace: "flux-system", Name: "apps"}}
+		rev := gitops.Reverted{Repository: g.Facts[gitops.FactRepository], Base: g.Facts[gitops.FactBase], Commit: g.Facts[gitops.FactCommit]}
+		auth := &gitrepo.Auth{Username: gitUser, Password: gitPass}
+		if done, _, err := gitops.ResumeWhenMerged(ctx, &gitops.Finder{Dyn: e.cl.dyn}, owners, rev, auth); err != nil || done {
+			t.Fatalf("ResumeWhenMerged before the merge: %v, %v", done, err)
+		}
 		merged := e.git.Merge("apps", branch, "main")
-		resumed, err := gitops.Resume(ctx, &gitops.Finder{Dyn: e.cl.dyn}, []gitops.Owner{{Kind: gitops.KindKustomization, Namespace: "flux-system", Name: "apps"}})
-		if err != nil || len(resumed) != 1 || resumed[0].By != rb.ID || resumed[0].Restored != "spec.suspend: null" {
-			t.Fatalf("Resume: %+v, %v", resumed, err)
+		done, resumed, err := gitops.ResumeWhenMerged(ctx, &gitops.Finder{Dyn: e.cl.dyn}, owners, rev, auth)
+		if err != nil || !done || len(resumed) != 1 || resumed[0].By != rb.ID || resumed[0].Restored != "spec.suspend: null" {
+			t.Fatalf("ResumeWhenMerged after the merge: %v %+v, %v", done, resumed, err)
 		}
 		k = e.kustomization(t)
 		if _, found, _ := unstructured.NestedFieldNoCopy(k.Object, "spec", "suspend"); found || k.GetAnnotations()[gitops.AnnotationSuspendedBy] != "" {

@@ -21,6 +21,7 @@ const (
 	FactRepository  = "repository"
 	FactPullRequest = "pullRequest"
 	FactFiles       = "files"
+	FactBase        = "base" // the branch the revert is proposed against
 )
 
 // DefaultBranchPrefix starts the name of every revert branch.
@@ -96,7 +97,7 @@ func (r *Revert) Do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResult
 	if err != nil {
 		return rewind.StepResult{}, err
 	}
-	facts := map[string]string{FactBranch: res.Branch, FactCommit: res.Commit, FactRepository: src.URL}
+	facts := map[string]string{FactBranch: res.Branch, FactCommit: res.Commit, FactRepository: src.URL, FactBase: res.Base}
 	var files []string
 	for f, what := range res.Files {
 		files = append(files, f+": "+strings.Join(what, "; "))

@@ -150,3 +150,25 @@ func TestProposeFailsLoudly(t *testing.T) {
 		t.Errorf("branches after failures: %v, want only main", names)
 	}
 }
+
+func TestContainsOnceMerged(t *testing.T) {
+	srv := testenv.StartGitServer(t, testenv.GitServerOptions{})
+	url := srv.CreateRepo("apps", map[string]string{"apps/checkout/deployment.yaml": deployment})
+	p := proposal("rewind/rb-3")
+	p.Edit.Weights = nil
+	res, err := gitrepo.Propose(t.Context(), gitrepo.Source{URL: url, Branch: "main", Path: "apps"}, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err := gitrepo.Contains(t.Context(), url, nil, "main", res.Commit); err != nil || in {
+		t.Fatalf("before the merge: %v, %v", in, err)
+	}
+	srv.Commit("apps", "main", "unrelated", map[string]string{"README": "x"})
+	srv.Merge("apps", "rewind/rb-3", "main")
+	if in, err := gitrepo.Contains(t.Context(), url, nil, "main", res.Commit); err != nil || !in {
+		t.Fatalf("after the merge: %v, %v", in, err)
+	}
+	if in, err := gitrepo.Contains(t.Context(), url, nil, "", res.Commit); err != nil || !in {
+		t.Fatalf("the default branch after the merge: %v, %v", in, err)
+	}
+}
