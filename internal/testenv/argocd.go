@@ -77,6 +77,9 @@ func StartArgoCD(t testing.TB, k *Kube, opts ArgoCDOptions) *ArgoCD {
 	k.startBinary("argocd-repo-server", filepath.Join(bin, "argocd"), []string{
 		"--address", repoHost, "--port", repoPort, "--metrics-address", "127.0.0.1", "--metrics-port", freePort(t),
 		"--redis", redisAddr, "--disable-tls", "--client-ca-path", "", "--logformat", "text", "--loglevel", "info",
+		// What a branch resolves to is cached this long (as an install's
+		// timeout.reconciliation sets it): a new commit is seen within one period.
+		"--revision-cache-expiration", opts.ResyncPeriod.String(),
 	}, append(env, "ARGOCD_BINARY_NAME=argocd-repo-server"))
 	waitTCP(t, repoAddr, time.Minute, "argocd-repo-server")
 
