@@ -31,10 +31,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -72,7 +72,8 @@ func run(kubeconfig string, tick time.Duration, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &reconciler{c: c, log: log, last: map[string]state{}}
+	r := &reconciler{c: c, log: log, last: map[string]state{},
+		poller: polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})}
 	log.Info("flux-reconciler started", "host", cfg.Host)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -95,10 +96,10 @@ type state struct {
 }
 
 type reconciler struct {
-	c   client.Client
-	log *slog.Logger
-	mu  sync.Mutex
-	// last is keyed by namespace/name.
+	c      client.Client
+	log    *slog.Logger
+	poller *polling.StatusPoller // waits for namespaces and CRDs applied first
+	// last is keyed by namespace/name; only pass uses it.
 	last map[string]state
 }
 

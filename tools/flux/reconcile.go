@@ -56,7 +56,7 @@ func (r *reconciler) reconcile(ctx context.Context, k *kustomizev1.Kustomization
 	if err != nil {
 		return rev, "", err
 	}
-	m := ssa.NewResourceManager(r.c, nil, ssa.Owner{Field: "kustomize-controller", Group: kustomizev1.GroupVersion.Group})
+	m := ssa.NewResourceManager(r.c, r.poller, ssa.Owner{Field: "kustomize-controller", Group: kustomizev1.GroupVersion.Group})
 	m.SetOwnerLabels(objs, k.Name, k.Namespace)
 	cs, err := m.ApplyAllStaged(ctx, objs, ssa.DefaultApplyOptions())
 	if err != nil {
