@@ -112,6 +112,9 @@ type Ref struct {
 	Kind      string // for messages and Argo CD tracking ids, e.g. "Deployment"
 	Namespace string
 	Name      string
+	// OtherVersions are tried in order when GVR's version is not served
+	// (e.g. Istio's v1beta1 where v1 is not).
+	OtherVersions []string
 }
 
 func (r Ref) String() string { return r.Kind + " " + r.Namespace + "/" + r.Name }
@@ -142,7 +145,7 @@ func (f *Finder) Owners(ctx context.Context, refs ...Ref) ([]Owner, error) {
 	var out []Owner
 	seen := map[string]bool{}
 	for _, ref := range refs {
-		obj, err := f.Dyn.Resource(ref.GVR).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		obj, err := f.get(ctx, ref)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", ref, err)
 		}
@@ -172,6 +175,20 @@ func (f *Finder) Owners(ctx context.Context, refs ...Ref) ([]Owner, error) {
 		}
 	}
 	return out, nil
+}
+
+// get reads ref, trying its other versions when the first is not found.
+func (f *Finder) get(ctx context.Context, ref Ref) (*unstructured.Unstructured, error) {
+	obj, err := f.Dyn.Resource(ref.GVR).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	for _, v := range ref.OtherVersions {
+		if !apierrors.IsNotFound(err) {
+			break
+		}
+		gvr := ref.GVR
+		gvr.Version = v
+		obj, err = f.Dyn.Resource(gvr).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	}
+	return obj, err
 }
 
 // ownerOf reads the markers on obj: Flux's labels first (they name the

@@ -19,9 +19,8 @@ import (
 // The daemon's plug-in points: one system's GitOps executors, owners and
 // resume, all from its policy.
 
-// VirtualServiceGVR is the VirtualService resource read for its markers;
-// the Istio executor resolves the served version (v1 or v1beta1) and
-// passes it to System.
+// VirtualServiceGVR is the VirtualService resource read for its markers
+// (v1beta1 where v1 is not served).
 var VirtualServiceGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 
 // System is one policy system's GitOps configuration.
@@ -35,23 +34,19 @@ type System struct {
 	Weights *gitrepo.Weights
 }
 
-// ForSystem reads sys's policy; vsGVR is the served VirtualService
-// resource (zero: VirtualServiceGVR). It returns nil when the system has
+// ForSystem reads sys's policy. It returns nil when the system has
 // `gitops: none` or no Kubernetes target to look at.
-func ForSystem(dyn dynamic.Interface, sys *policy.System, vsGVR schema.GroupVersionResource) *System {
+func ForSystem(dyn dynamic.Interface, sys *policy.System) *System {
 	g := sys.Rollback.GitOps
 	if g.None {
 		return nil
-	}
-	if vsGVR.Resource == "" {
-		vsGVR = VirtualServiceGVR
 	}
 	s := &System{Name: sys.Name, GitOps: g, Finder: &Finder{Dyn: dyn, ArgoCDNamespace: g.ArgoCDNamespace}}
 	if k := sys.Rollback.Kubernetes; k != nil {
 		s.Refs = append(s.Refs, Ref{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Kind: "Deployment", Namespace: k.Namespace, Name: k.Deployment})
 	}
 	if i := sys.Rollback.Istio; i != nil {
-		s.Refs = append(s.Refs, Ref{GVR: vsGVR, Kind: "VirtualService", Namespace: i.Namespace, Name: i.VirtualService})
+		s.Refs = append(s.Refs, Ref{GVR: VirtualServiceGVR, OtherVersions: []string{"v1beta1"}, Kind: "VirtualService", Namespace: i.Namespace, Name: i.VirtualService})
 		canary := i.CanaryHost
 		if canary != "" {
 			s.Weights = &gitrepo.Weights{Name: i.VirtualService, BaselineHost: i.BaselineHost, CanaryHost: canary}

@@ -54,7 +54,7 @@ systems:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := gitops.ForSystem(nil, p.System("detected"), gitops.VirtualServiceGVR)
+	s := gitops.ForSystem(nil, p.System("detected"))
 	if s == nil || len(s.Refs) != 2 || s.Refs[1].Namespace != "shop" || s.Owners != nil || s.Weights == nil || s.Weights.CanaryHost != "web-canary" {
 		t.Fatalf("detected: %+v", s)
 	}
@@ -66,17 +66,17 @@ systems:
 	if rv, ok := ex[rewind.StepGitRevert].(*gitops.Revert); !ok || rv.Opener == nil || rv.BranchPrefix != "rewind/" {
 		t.Fatalf("revert executor %+v", ex[rewind.StepGitRevert])
 	}
-	n := gitops.ForSystem(nil, p.System("named"), gitops.VirtualServiceGVR)
+	n := gitops.ForSystem(nil, p.System("named"))
 	if n == nil || len(n.Owners) != 1 || n.Owners[0].Kind != gitops.KindHelmRelease || n.Owners[0].Found != "policy" {
 		t.Fatalf("named: %+v", n)
 	}
 	if _, ok := n.Executors()[rewind.StepGitRevert]; ok {
 		t.Error("a revert executor without revert in the policy")
 	}
-	if s := gitops.ForSystem(nil, p.System("off"), gitops.VirtualServiceGVR); s != nil {
+	if s := gitops.ForSystem(nil, p.System("off")); s != nil {
 		t.Errorf("gitops: none gave %+v", s)
 	}
-	if s := gitops.ForSystem(nil, p.System("nothing-to-look-at"), gitops.VirtualServiceGVR); s != nil {
+	if s := gitops.ForSystem(nil, p.System("nothing-to-look-at")); s != nil {
 		t.Errorf("no target gave %+v", s)
 	}
 }
