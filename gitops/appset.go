@@ -36,9 +36,13 @@ func ignoreRule(app string) map[string]any {
 // addIgnoreRule adds the rule for o to its ApplicationSet; it reports
 // whether it wrote.
 func (s *Suspend) addIgnoreRule(ctx context.Context, o Owner, id string) (bool, error) {
-	res := s.Finder.Dyn.Resource(ApplicationSetGVR).Namespace(o.Namespace)
+	r, err := s.Finder.res(ApplicationSetGVR)
+	if err != nil {
+		return false, err
+	}
+	res := r.Namespace(o.Namespace)
 	wrote := false
-	err := retry.OnError(conflictBackoff, retriable, func() error {
+	err = retry.OnError(conflictBackoff, retriable, func() error {
 		set, err := res.Get(ctx, o.ApplicationSet, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("reading ApplicationSet %s/%s: %w", o.Namespace, o.ApplicationSet, err)
@@ -75,7 +79,11 @@ func (s *Suspend) addIgnoreRule(ctx context.Context, o Owner, id string) (bool, 
 // removeIgnoreRule removes the rule Rewind added for o, if its record is
 // on the ApplicationSet; a rule that was there before Rewind stays.
 func removeIgnoreRule(ctx context.Context, f *Finder, o Owner) error {
-	res := f.Dyn.Resource(ApplicationSetGVR).Namespace(o.Namespace)
+	r, err := f.res(ApplicationSetGVR)
+	if err != nil {
+		return err
+	}
+	res := r.Namespace(o.Namespace)
 	key := AnnotationIgnoreRule + "." + o.Name
 	return retry.OnError(conflictBackoff, retriable, func() error {
 		set, err := res.Get(ctx, o.ApplicationSet, metav1.GetOptions{})

@@ -29,7 +29,7 @@ type argoEnv struct {
 func startArgoEnv(t *testing.T) *argoEnv {
 	t.Helper()
 	e := &argoEnv{kube: testenv.StartKube(t)}
-	testenv.StartArgoCD(t, e.kube, testenv.ArgoCDOptions{ResyncPeriod: argoResync})
+	argo := testenv.StartArgoCD(t, e.kube, testenv.ArgoCDOptions{ResyncPeriod: argoResync})
 	e.git = testenv.StartGitServer(t, testenv.GitServerOptions{})
 	url := e.git.CreateRepo("apps", map[string]string{manifestAt: manifest(imageV1)})
 	e.gh = githubtest.New(t, ghRepo, ghToken)
@@ -43,7 +43,7 @@ func startArgoEnv(t *testing.T) *argoEnv {
 		"spec": map[string]any{
 			"project":     "default",
 			"source":      map[string]any{"repoURL": url, "targetRevision": "main", "path": appPath},
-			"destination": map[string]any{"server": "https://kubernetes.default.svc", "namespace": appNS},
+			"destination": map[string]any{"server": argo.Server, "namespace": appNS},
 			"syncPolicy":  map[string]any{"automated": map[string]any{"prune": false, "selfHeal": true}},
 		},
 	})

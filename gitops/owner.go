@@ -12,6 +12,7 @@ package gitops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -122,8 +123,36 @@ func (r Ref) String() string { return r.Kind + " " + r.Namespace + "/" + r.Name 
 // Finder finds the GitOps owners of objects.
 type Finder struct {
 	Dyn dynamic.Interface
+	// Connect returns the client when Dyn is nil: a cluster connection
+	// made when first needed (the daemon's), so that an unreachable
+	// cluster fails the steps, not the daemon's start.
+	Connect func() (dynamic.Interface, error)
 	// ArgoCDNamespace is where Applications live (default DefaultArgoCDNamespace).
 	ArgoCDNamespace string
+}
+
+// res returns the client of one resource.
+func (f *Finder) res(gvr schema.GroupVersionResource) (dynamic.NamespaceableResourceInterface, error) {
+	if f.Dyn != nil {
+		return f.Dyn.Resource(gvr), nil
+	}
+	if f.Connect == nil {
+		return nil, errors.New("gitops: no Kubernetes client")
+	}
+	d, err := f.Connect()
+	if err != nil {
+		return nil, err
+	}
+	return d.Resource(gvr), nil
+}
+
+// get reads one object.
+func (f *Finder) getObj(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
+	r, err := f.res(gvr)
+	if err != nil {
+		return nil, err
+	}
+	return r.Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 }
 
 func (f *Finder) argoNamespace() string {
@@ -168,7 +197,7 @@ func (f *Finder) Owners(ctx context.Context, refs ...Ref) ([]Owner, error) {
 				break
 			}
 			ref = Ref{GVR: ApplicationGVR, Kind: "Application", Namespace: o.Namespace, Name: o.Name}
-			obj, err = f.Dyn.Resource(ApplicationGVR).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+			obj, err = f.getObj(ctx, ApplicationGVR, o.Namespace, o.Name)
 			if err != nil {
 				return nil, fmt.Errorf("reading %s: %w", o, err)
 			}
@@ -179,14 +208,14 @@ func (f *Finder) Owners(ctx context.Context, refs ...Ref) ([]Owner, error) {
 
 // get reads ref, trying its other versions when the first is not found.
 func (f *Finder) get(ctx context.Context, ref Ref) (*unstructured.Unstructured, error) {
-	obj, err := f.Dyn.Resource(ref.GVR).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	obj, err := f.getObj(ctx, ref.GVR, ref.Namespace, ref.Name)
 	for _, v := range ref.OtherVersions {
 		if !apierrors.IsNotFound(err) {
 			break
 		}
 		gvr := ref.GVR
 		gvr.Version = v
-		obj, err = f.Dyn.Resource(gvr).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		obj, err = f.getObj(ctx, gvr, ref.Namespace, ref.Name)
 	}
 	return obj, err
 }
@@ -243,7 +272,7 @@ func (f *Finder) parseTrackingID(id string, ref Ref) (ns, name string, ok bool) 
 // application returns the Owner of an existing Application, with the
 // ApplicationSet that generated it.
 func (f *Finder) application(ctx context.Context, ns, name, found string) (*Owner, error) {
-	app, err := f.Dyn.Resource(ApplicationGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	app, err := f.getObj(ctx, ApplicationGVR, ns, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading Argo CD Application %s/%s (%s): %w", ns, name, found, err)
 	}

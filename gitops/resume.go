@@ -41,9 +41,13 @@ func Resume(ctx context.Context, f *Finder, owners []Owner) ([]Resumed, error) {
 
 func resumeOne(ctx context.Context, f *Finder, o Owner) (Resumed, error) {
 	out := Resumed{Owner: o}
-	res := f.Dyn.Resource(o.Kind.GVR()).Namespace(o.Namespace)
+	r, err := f.res(o.Kind.GVR())
+	if err != nil {
+		return out, err
+	}
+	res := r.Namespace(o.Namespace)
 	var rec Suspension
-	err := retry.OnError(conflictBackoff, retriable, func() error {
+	err = retry.OnError(conflictBackoff, retriable, func() error {
 		obj, err := res.Get(ctx, o.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -88,7 +92,7 @@ func resumeOne(ctx context.Context, f *Finder, o Owner) (Resumed, error) {
 // Status is whether an owner is suspended by Rewind now, and by which
 // rollback: for `rewind analyze`, the API and the resume command.
 func Status(ctx context.Context, f *Finder, o Owner) (suspendedBy string, err error) {
-	obj, err := f.Dyn.Resource(o.Kind.GVR()).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	obj, err := f.getObj(ctx, o.Kind.GVR(), o.Namespace, o.Name)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", o, err)
 	}

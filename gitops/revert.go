@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -223,7 +222,7 @@ func (r *Revert) source(ctx context.Context) (*gitrepo.Source, Owner, error) {
 // for a HelmRelease, the source of the Kustomization that applies it
 // (its spec.values are in that Kustomization's manifests). nil: none.
 func SourceOf(ctx context.Context, f *Finder, o Owner) (*gitrepo.Source, error) {
-	obj, err := f.Dyn.Resource(o.Kind.GVR()).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	obj, err := f.getObj(ctx, o.Kind.GVR(), o.Namespace, o.Name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", o, err)
 	}
@@ -247,7 +246,7 @@ func SourceOf(ctx context.Context, f *Finder, o Owner) (*gitrepo.Source, error) 
 	if ns == "" {
 		ns = o.Namespace
 	}
-	repo, err := f.Dyn.Resource(GitRepositoryGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	repo, err := f.getObj(ctx, GitRepositoryGVR, ns, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading Flux GitRepository %s/%s: %w", ns, name, err)
 	}

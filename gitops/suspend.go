@@ -206,8 +206,12 @@ func (s *Suspend) suspendOne(ctx context.Context, o Owner, id string) (Suspensio
 		}
 		wrote, sp.IgnoreRule = w, true
 	}
-	res := s.Finder.Dyn.Resource(o.Kind.GVR()).Namespace(o.Namespace)
-	err := retry.OnError(conflictBackoff, retriable, func() error {
+	r, err := s.Finder.res(o.Kind.GVR())
+	if err != nil {
+		return sp, wrote, err
+	}
+	res := r.Namespace(o.Namespace)
+	err = retry.OnError(conflictBackoff, retriable, func() error {
 		c, err := s.resolve(ctx, o, id)
 		if err != nil {
 			return err
@@ -241,7 +245,7 @@ func (s *Suspend) suspendOne(ctx context.Context, o Owner, id string) (Suspensio
 
 // resolve reads o and decides what suspending it changes now.
 func (s *Suspend) resolve(ctx context.Context, o Owner, id string) (*change, error) {
-	obj, err := s.Finder.Dyn.Resource(o.Kind.GVR()).Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	obj, err := s.Finder.getObj(ctx, o.Kind.GVR(), o.Namespace, o.Name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", o, err)
 	}

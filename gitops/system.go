@@ -34,14 +34,15 @@ type System struct {
 	Weights *gitrepo.Weights
 }
 
-// ForSystem reads sys's policy. It returns nil when the system has
-// `gitops: none` or no Kubernetes target to look at.
-func ForSystem(dyn dynamic.Interface, sys *policy.System) *System {
+// ForSystem reads sys's policy; connect returns the cluster's client when
+// a step first needs it. It returns nil when the system has `gitops: none`
+// or no Kubernetes target to look at.
+func ForSystem(connect func() (dynamic.Interface, error), sys *policy.System) *System {
 	g := sys.Rollback.GitOps
 	if g.None {
 		return nil
 	}
-	s := &System{Name: sys.Name, GitOps: g, Finder: &Finder{Dyn: dyn, ArgoCDNamespace: g.ArgoCDNamespace}}
+	s := &System{Name: sys.Name, GitOps: g, Finder: &Finder{Connect: connect, ArgoCDNamespace: g.ArgoCDNamespace}}
 	if k := sys.Rollback.Kubernetes; k != nil {
 		s.Refs = append(s.Refs, Ref{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Kind: "Deployment", Namespace: k.Namespace, Name: k.Deployment})
 	}

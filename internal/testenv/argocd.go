@@ -3,7 +3,9 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -34,6 +36,11 @@ type ArgoCD struct {
 	// ResyncPeriod is the controller's --app-resync: how often it compares
 	// every Application with Git even without a change in the cluster.
 	ResyncPeriod time.Duration
+	// Server is the destination server of Applications: the control plane,
+	// registered as an Argo CD cluster (a cluster Secret with the admin's
+	// token). Argo CD's in-cluster destination needs a pod's service
+	// account, which a test process does not have.
+	Server string
 }
 
 // ArgoCDOptions configures StartArgoCD.
@@ -45,6 +52,7 @@ type ArgoCDOptions struct {
 // namespace, argocd-cm, argocd-secret and the default AppProject, starts
 // redis-server, the repo server and the application controller as
 // processes of k (stopped with it; their logs in the test log on failure).
+// Applications name ArgoCD.Server as their destination.
 // Without the build the test is skipped (fails with CI set).
 func StartArgoCD(t testing.TB, k *Kube, opts ArgoCDOptions) *ArgoCD {
 	t.Helper()
@@ -89,7 +97,7 @@ func StartArgoCD(t testing.TB, k *Kube, opts ArgoCDOptions) *ArgoCD {
 		"--metrics-port", freePort(t), "--app-resync", strconv.Itoa(int(opts.ResyncPeriod.Seconds())),
 		"--status-processors", "2", "--operation-processors", "2", "--logformat", "text", "--loglevel", "info",
 	}, append(env, "ARGOCD_BINARY_NAME=argocd-application-controller"))
-	return &ArgoCD{ResyncPeriod: opts.ResyncPeriod}
+	return &ArgoCD{ResyncPeriod: opts.ResyncPeriod, Server: k.Host()}
 }
 
 var (
@@ -107,9 +115,18 @@ func argoSettings(ctx context.Context, t testing.TB, k *Kube, dyn dynamic.Interf
 	labels := map[string]string{"app.kubernetes.io/part-of": "argocd"}
 	if _, err := cs.CoreV1().ConfigMaps(ArgoCDNamespace).Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "argocd-cm", Namespace: ArgoCDNamespace, Labels: labels},
-		Data:       map[string]string{"application.resourceTrackingMethod": "annotation"},
+		Data:       map[string]string{"application.resourceTrackingMethod": "annotation", "cluster.inClusterEnabled": "false"},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("argocd: %v", err)
+	}
+	admin := k.AdminConfig()
+	clusterConfig, _ := json.Marshal(map[string]any{"bearerToken": admin.BearerToken,
+		"tlsClientConfig": map[string]any{"caData": base64.StdEncoding.EncodeToString(k.CAData())}})
+	if _, err := cs.CoreV1().Secrets(ArgoCDNamespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "cluster-test", Namespace: ArgoCDNamespace, Labels: map[string]string{"argocd.argoproj.io/secret-type": "cluster"}},
+		StringData: map[string]string{"name": "test", "server": k.Host(), "config": string(clusterConfig)},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("argocd: cluster secret: %v", err)
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
