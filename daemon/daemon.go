@@ -50,7 +50,7 @@ type Options struct {
 	Store  Store
 	// Platforms build each system's executors and fence; their parts are
 	// merged (one executor per step; evidence parts run in order). Default:
-	// PolicyPlatform. Add a PlatformFunc for a new platform or plan step.
+	// DefaultPlatforms. Add a PlatformFunc for a new platform or plan step.
 	Platforms []PlatformFunc
 	// Source builds the metrics source of an endpoint; default
 	// PrometheusSource.
@@ -129,7 +129,7 @@ func New(opt Options) (*Daemon, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if len(opt.Platforms) == 0 {
-		opt.Platforms = []PlatformFunc{PolicyPlatform}
+		opt.Platforms = DefaultPlatforms
 	}
 	if opt.Source == nil {
 		opt.Source = PrometheusSource

@@ -165,12 +165,12 @@ func platformOf(sys *policy.System, platforms []PlatformFunc, env Env) (Platform
 
 // Check is the one validation of a policy beyond loading it, as every
 // command runs it: the platform of each system (with platforms, default
-// PolicyPlatform: an automatic system needs an executor) and, in scope,
+// DefaultPlatforms: an automatic system needs an executor) and, in scope,
 // the files and variables the policy names on this machine
 // (policy.CheckEnvironment). Nothing is contacted.
 func Check(pol *policy.Policy, scope policy.Scope, platforms ...PlatformFunc) policy.Errors {
 	if len(platforms) == 0 {
-		platforms = []PlatformFunc{PolicyPlatform}
+		platforms = DefaultPlatforms
 	}
 	kubes := map[string]*Kube{}
 	env := Env{Now: time.Now, Log: slog.New(slog.DiscardHandler), EvidenceDir: DefaultEvidenceDir(),
