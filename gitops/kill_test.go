@@ -157,5 +157,9 @@ func killAndResume(t *testing.T, e *fluxEnv, step rewind.StepName, phase string)
 		t.Fatalf("resumed %s: %s %q, %s attempts %d", rb.ID, rb.State, rb.Error, step, rb.Step(step).Attempts)
 	}
 	waitImage(t, e.cl.cs, imageV1, time.Minute, "the resumed rollback's v1")
+	for _, s := range rb.Steps {
+		t.Logf("%s: %s (attempts %d) %s", s.Name, s.State, s.Attempts, s.Detail)
+	}
+	t.Logf("killed at %q", reached)
 	return rb.ID
 }
