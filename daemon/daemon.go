@@ -246,6 +246,7 @@ func (d *Daemon) newHandler() http.Handler {
 	return server.Handler(server.Options{
 		Controller: d.ctl, Store: d.opt.Store, Gatherer: d.reg, Token: d.opt.Token, OpenReads: d.opt.OpenReads,
 		Ready: d.ready, Audit: audit, Mount: d.opt.Handlers,
+		ResumeGitOps: func(ctx context.Context, system string) (any, error) { return d.ResumeGitOps(ctx, system) },
 		Alerts: alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
 	})
 }

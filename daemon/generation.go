@@ -24,6 +24,7 @@ import (
 // readiness checks. Apply builds a new one and swaps it in whole.
 type generation struct {
 	pol       *policy.Policy
+	kubes     map[string]*Kube // the clusters of the systems, by kubeconfig path
 	systems   map[string]*built
 	notifiers map[string]rewind.Notifier
 	router    notify.Router
@@ -56,8 +57,8 @@ func (g *generation) system(name string) (*built, error) {
 // are missing or down are not errors: they fail the steps that need them
 // and show in the checks.
 func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
-	g := &generation{pol: pol, systems: map[string]*built{}}
 	kubes := map[string]*Kube{}
+	g := &generation{pol: pol, kubes: kubes, systems: map[string]*built{}}
 	env := Env{Now: d.opt.Now, Log: d.log,
 		Kube: func(path string) *Kube {
 			if kubes[path] == nil {

@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"k8s.io/client-go/dynamic"
 
+	"github.com/rewind-sre/rewind/controller"
 	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/policy"
 )
@@ -64,3 +67,29 @@ func GitOpsSystem(sys *policy.System, kube func(kubeconfig string) *Kube) *gitop
 // NewKube is a Kubernetes connection of a kubeconfig path outside a Daemon
 // (a command that needs one cluster call).
 func NewKube(path string) *Kube { return newKube(path, time.Now) }
+
+// kube returns the generation's connection of a kubeconfig path (a new one
+// for a path no system of the generation uses).
+func (g *generation) kube(path string) *Kube {
+	if k := g.kubes[path]; k != nil {
+		return k
+	}
+	return newKube(path, time.Now)
+}
+
+// ResumeGitOps resumes the GitOps owners of system that a rollback
+// suspended (the API's resume-gitops): each gets its recorded previous
+// setting back. An unknown system is controller.ErrUnknownSystem; a system
+// without GitOps resumes nothing.
+func (d *Daemon) ResumeGitOps(ctx context.Context, system string) ([]gitops.Resumed, error) {
+	g := d.gen.Load()
+	b := g.systems[system]
+	if b == nil {
+		return nil, fmt.Errorf("%w: %q", controller.ErrUnknownSystem, system)
+	}
+	s := GitOpsSystem(b.sys, g.kube)
+	if s == nil {
+		return nil, nil
+	}
+	return s.Resume(ctx)
+}
