@@ -88,7 +88,9 @@ func StartArgoCD(t testing.TB, k *Kube, opts ArgoCDOptions) *ArgoCD {
 		// What a branch resolves to is cached this long (as an install's
 		// timeout.reconciliation sets it): a new commit is seen within one period.
 		"--revision-cache-expiration", opts.ResyncPeriod.String(),
-	}, append(env, "ARGOCD_BINARY_NAME=argocd-repo-server"))
+	}, append(env, "ARGOCD_BINARY_NAME=argocd-repo-server",
+		// Its git-verify-wrapper.sh, which the repo server runs, is in bin.
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH")))
 	waitTCP(t, repoAddr, time.Minute, "argocd-repo-server")
 
 	k.startBinary("argocd-application-controller", filepath.Join(bin, "argocd"), []string{
@@ -176,11 +178,13 @@ func argoBinDir(t testing.TB) string {
 		dir = filepath.Join(cacheDir(t), "argocd-"+version, "bin")
 	}
 	if info, err := os.Stat(filepath.Join(dir, "argocd")); err == nil && info.Mode()&0o111 != 0 {
-		if _, err := os.Stat(filepath.Join(dir, "crds", "application-crd.yaml")); err == nil {
+		_, errCRD := os.Stat(filepath.Join(dir, "crds", "application-crd.yaml"))
+		_, errWrapper := os.Stat(filepath.Join(dir, "git-verify-wrapper.sh"))
+		if errCRD == nil && errWrapper == nil {
 			return dir
 		}
 	}
-	reason := fmt.Sprintf("Argo CD not built: no argocd and crds/ in %s (run .ci/build-argocd, ~10 min cold; REWIND_ARGOCD_BIN overrides the dir)", dir)
+	reason := fmt.Sprintf("Argo CD not built: no argocd, crds/ and git-verify-wrapper.sh in %s (run .ci/build-argocd, ~10 min cold; REWIND_ARGOCD_BIN overrides the dir)", dir)
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s; CI must not skip this test", reason)
 	}
