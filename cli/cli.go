@@ -105,7 +105,7 @@ Exit codes: 0 success (analyze, backtest: healthy); 1 error or usage error;
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(demoCmd(env), validateCmd(env), analyzeCmd(env), backtestCmd(env), serveCmd(env),
-		rollbackCmd(env), historyCmd(env), postMortemCmd(env), policyCmd(env), storeCmd(env), versionCmd(env))
+		rollbackCmd(env), resumeGitOpsCmd(env), historyCmd(env), postMortemCmd(env), policyCmd(env), storeCmd(env), versionCmd(env))
 	return root
 }
 

@@ -51,7 +51,7 @@ type Options struct {
 	Store  Store
 	// Platforms build each system's executors and fence; their parts are
 	// merged (one executor per step; evidence parts run in order). Default:
-	// PolicyPlatform. Add a PlatformFunc for a new platform or plan step.
+	// DefaultPlatforms. Add a PlatformFunc for a new platform or plan step.
 	Platforms []PlatformFunc
 	// Source builds the metrics source of an endpoint; default
 	// PrometheusSource.
@@ -142,7 +142,7 @@ func New(opt Options) (*Daemon, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if len(opt.Platforms) == 0 {
-		opt.Platforms = []PlatformFunc{PolicyPlatform}
+		opt.Platforms = DefaultPlatforms
 	}
 	if opt.Source == nil {
 		opt.Source = PrometheusSource
@@ -270,7 +270,8 @@ func (d *Daemon) newHandler() http.Handler {
 	return server.Handler(server.Options{
 		Controller: d.ctl, Store: d.opt.Store, Gatherer: d.reg, Token: d.opt.Token, OpenReads: d.opt.OpenReads,
 		Ready: d.ready, Audit: audit, Mount: d.mounts(),
-		Alerts: alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
+		ResumeGitOps: func(ctx context.Context, system string) (any, error) { return d.ResumeGitOps(ctx, system) },
+		Alerts:       alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
 	})
 }
 

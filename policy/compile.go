@@ -195,6 +195,11 @@ func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel
 			v = *r.Verify
 		}
 	}
+	if r != nil {
+		out.GitOps = c.gitops(path+".gitops", r.GitOps)
+	} else {
+		out.GitOps = c.gitops(path+".gitops", nil)
+	}
 	vp := path + ".verify"
 	if v.Query != "" {
 		out.Verify.Query = resolve(v.Query, baselineSel)

@@ -240,6 +240,7 @@ type Rollback struct {
 	Webhook  map[string]Webhook
 	Verify   Verify
 	Evidence Evidence
+	GitOps   GitOps // rollback.gitops (policy/gitops.go)
 }
 
 // Exec runs an argument vector (never a shell) for a step.

@@ -109,6 +109,7 @@ type rollbackSpec struct {
 	Webhook    map[string]hookSpec `yaml:"webhook"`
 	Verify     *verifySpec         `yaml:"verify"`
 	Evidence   *evidenceSpec       `yaml:"evidence"`
+	GitOps     *gitopsSpec         `yaml:"gitops"`
 }
 
 type kubernetesSpec struct {

@@ -36,6 +36,10 @@ type Options struct {
 	// Mount adds handlers by ServeMux pattern beside the API (a UI at "/");
 	// the API's own, more specific routes win.
 	Mount map[string]http.Handler
+	// ResumeGitOps resumes the GitOps owners a rollback of the system
+	// suspended (POST /api/v1/systems/{name}/resume-gitops); nil: 404.
+	// An unknown system is controller.ErrUnknownSystem.
+	ResumeGitOps func(ctx context.Context, system string) (any, error)
 }
 
 type server struct {
@@ -59,6 +63,9 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/rollbacks", s.write(s.requestRollback))
 	mux.HandleFunc("POST /api/v1/systems/{name}/pause", s.write(s.pause(true)))
 	mux.HandleFunc("POST /api/v1/systems/{name}/resume", s.write(s.pause(false)))
+	if opt.ResumeGitOps != nil {
+		mux.HandleFunc("POST /api/v1/systems/{name}/resume-gitops", s.write(s.resumeGitOps))
+	}
 	if opt.Alerts != nil {
 		mux.Handle("POST /api/v1/alertmanager", opt.Alerts)
 	}
@@ -209,6 +216,33 @@ func (s *server) pause(paused bool) http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"system": name, "paused": paused})
+	}
+}
+
+// resumeGitOps resumes the reconciler a rollback suspended, after the
+// revert is merged (docs/gitops.md).
+func (s *server) resumeGitOps(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var body struct {
+		By string `json:"by"`
+	}
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+			return
+		}
+	}
+	resumed, err := s.opt.ResumeGitOps(r.Context(), name)
+	s.opt.Audit.Warn("gitops resume", "who", requester(r, body.By), "system", name, "err", errString(err))
+	switch {
+	case errors.Is(err, controller.ErrUnknownSystem):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "resumed": resumed})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"system": name, "resumed": resumed})
 	}
 }
 
