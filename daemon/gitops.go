@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/dynamic"
 
+	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
 	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/policy"
@@ -78,10 +79,11 @@ func (g *generation) kube(path string) *Kube {
 }
 
 // ResumeGitOps resumes the GitOps owners of system that a rollback
-// suspended (the API's resume-gitops): each gets its recorded previous
-// setting back. An unknown system is controller.ErrUnknownSystem; a system
-// without GitOps resumes nothing.
-func (d *Daemon) ResumeGitOps(ctx context.Context, system string) ([]gitops.Resumed, error) {
+// suspended, at requester's request (the API's resume-gitops): each gets
+// its recorded previous setting back, and a gitops-resumed notice says so.
+// An unknown system is controller.ErrUnknownSystem; a system without
+// GitOps resumes nothing.
+func (d *Daemon) ResumeGitOps(ctx context.Context, system, requester string) ([]gitops.Resumed, error) {
 	g := d.gen.Load()
 	b := g.systems[system]
 	if b == nil {
@@ -91,5 +93,22 @@ func (d *Daemon) ResumeGitOps(ctx context.Context, system string) ([]gitops.Resu
 	if s == nil {
 		return nil, nil
 	}
-	return s.Resume(ctx)
+	resumed, err := s.Resume(ctx)
+	byRollback := map[string][]gitops.Resumed{}
+	for _, r := range resumed {
+		if r.By != "" {
+			byRollback[r.By] = append(byRollback[r.By], r)
+		}
+	}
+	for id, rs := range byRollback {
+		rb, gerr := d.opt.Store.Get(ctx, id)
+		if gerr != nil {
+			rb = &rewind.Rollback{ID: id, System: system} // suspended by a rollback this store does not hold
+		}
+		d.publishResumed(ctx, rb, rs, "by "+requester)
+	}
+	if len(byRollback) > 0 {
+		d.setGitOpsStatus(system, s.Status(ctx, d.opt.Now()))
+	}
+	return resumed, err
 }

@@ -209,7 +209,7 @@ func testSuspendResume(t *testing.T, cl clients, f *gitops.Finder) {
 		}
 	}
 	for _, o := range owners {
-		if by, err := gitops.Status(t.Context(), f, o); err != nil || by != "" {
+		if by, err := gitops.SuspendedBy(t.Context(), f, o); err != nil || by != "" {
 			t.Errorf("%s still marked suspended by %q (%v)", o, by, err)
 		}
 	}
