@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -42,8 +43,9 @@ func GitOpsSystem(sys *policy.System, kube func(kubeconfig string) *Kube) *gitop
 	}
 	k := kube(kubeconfig)
 	var (
-		mu  sync.Mutex
-		dyn dynamic.Interface
+		mu   sync.Mutex
+		dyn  dynamic.Interface
+		disc discovery.DiscoveryInterface
 	)
 	connect := func() (dynamic.Interface, error) {
 		mu.Lock()
@@ -62,7 +64,27 @@ func GitOpsSystem(sys *policy.System, kube func(kubeconfig string) *Kube) *gitop
 		dyn = d
 		return dyn, nil
 	}
-	return gitops.ForSystem(connect, sys)
+	s := gitops.ForSystem(connect, sys)
+	if s != nil {
+		s.Finder.Discovery = func() (discovery.DiscoveryInterface, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if disc != nil {
+				return disc, nil
+			}
+			cfg, err := k.Config()
+			if err != nil {
+				return nil, err
+			}
+			d, err := discovery.NewDiscoveryClientForConfig(cfg)
+			if err != nil {
+				return nil, err
+			}
+			disc = d
+			return disc, nil
+		}
+	}
+	return s
 }
 
 // NewKube is a Kubernetes connection of a kubeconfig path outside a Daemon
