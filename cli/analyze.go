@@ -13,6 +13,7 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/backtest"
 	"github.com/rewind-sre/rewind/daemon"
+	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/source/embedded"
 )
@@ -75,8 +76,34 @@ func analyze(ctx context.Context, env *Env, file, system, output string) error {
 	if len(rep.Systems) == 0 {
 		return fmt.Errorf("no system named %q in %s", system, pol.File)
 	}
-	return report(env, rep, output)
+	// The GitOps owners, all looked at within gitopsLookTimeout: a cluster
+	// that cannot be read is in a status's error, never a failure of analyze.
+	gctx, cancel := context.WithTimeout(ctx, gitopsLookTimeout)
+	defer cancel()
+	owners := map[string]*gitops.Status{}
+	for _, s := range rep.Systems {
+		if sys := pol.System(s.System); sys != nil {
+			owners[s.System] = gitopsStatus(gctx, sys, env.Now())
+		}
+	}
+	return reportWith(env, rep, output, owners)
 }
+
+// gitopsStatus looks at sys's GitOps owners now; nil when it has no
+// Kubernetes target to look at.
+func gitopsStatus(ctx context.Context, sys *policy.System, now time.Time) *gitops.Status {
+	if sys.Rollback.GitOps.None {
+		return gitops.NoneStatus()
+	}
+	s := daemon.GitOpsSystem(sys, daemon.NewKube)
+	if s == nil {
+		return nil
+	}
+	return s.Status(ctx, now)
+}
+
+// gitopsLookTimeout bounds analyze's look at every system's GitOps owners.
+const gitopsLookTimeout = 10 * time.Second
 
 type backtestFlags struct {
 	file, data, prometheus, from, to, system, output string
@@ -185,14 +212,39 @@ func checkOutput(o string) error {
 // report prints a replay and turns its decisions into the exit code:
 // any rollback → 2, else any inconclusive → 3, else 0.
 func report(env *Env, rep *backtest.Report, output string) error {
+	return reportWith(env, rep, output, nil)
+}
+
+// analyzed is analyze's JSON: the replay, with each system's GitOps owners.
+type analyzed struct {
+	From    time.Time        `json:"from"`
+	To      time.Time        `json:"to"`
+	Systems []analyzedSystem `json:"systems"`
+}
+
+type analyzedSystem struct {
+	backtest.SystemReport
+	GitOps *gitops.Status `json:"gitops,omitempty"`
+}
+
+// reportWith is report with the systems' GitOps owners (nil: none shown).
+func reportWith(env *Env, rep *backtest.Report, output string, owners map[string]*gitops.Status) error {
 	if output == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		var v any = rep
+		if owners != nil {
+			a := analyzed{From: rep.From, To: rep.To, Systems: make([]analyzedSystem, len(rep.Systems))}
+			for i, s := range rep.Systems {
+				a.Systems[i] = analyzedSystem{SystemReport: s, GitOps: owners[s.System]}
+			}
+			v = a
+		}
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
 	} else {
-		printText(env.Stdout, rep)
+		printText(env.Stdout, rep, owners)
 	}
 	code := ExitOK
 	for _, s := range rep.Systems {
@@ -209,7 +261,7 @@ func report(env *Env, rep *backtest.Report, output string) error {
 	return nil
 }
 
-func printText(w io.Writer, rep *backtest.Report) {
+func printText(w io.Writer, rep *backtest.Report, owners map[string]*gitops.Status) {
 	for _, s := range rep.Systems {
 		switch s.Decision {
 		case backtest.Rollback:
@@ -246,6 +298,11 @@ func printText(w io.Writer, rep *backtest.Report) {
 		fmt.Fprintln(w, "  now:")
 		for _, f := range s.Final {
 			fmt.Fprintf(w, "    %-28s %-17s%s%s\n", f.Trigger, f.State, values(f.Canary, f.Baseline), reason(f.Reason))
+		}
+		if st := owners[s.System]; st != nil {
+			for _, l := range st.Lines() {
+				fmt.Fprintf(w, "  gitops owner: %s\n", l)
+			}
 		}
 	}
 }

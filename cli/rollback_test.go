@@ -138,7 +138,8 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 	ctx := context.Background()
 
 	code, out, _ := live("rollback", "--policy", e.policy, "--system", "dwcp-manager", "--reason", "customer-escalation", "--store", e.store, "--dry-run")
-	if code != 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, "dwcp-service") {
+	if code != 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, "dwcp-service") ||
+		!strings.Contains(out, "none Deployment "+e.ns+"/dwcp-canary, VirtualService "+e.ns+"/dwcp-service: no GitOps owner") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
 
@@ -159,6 +160,10 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 		if codes[i] == 0 {
 			winners++
 			t.Logf("rollback:\n%s", outs[i])
+			// Without a GitOps owner the new first step changes nothing.
+			if !regexp.MustCompile(`suspend-gitops\s+skipped .*no GitOps owner: no Flux or Argo CD marker on Deployment`).MatchString(outs[i]) {
+				t.Errorf("suspend-gitops without a GitOps owner: want skipped, no GitOps owner:\n%s", outs[i])
+			}
 		} else if !strings.Contains(outs[i], "in progress") && !strings.Contains(outs[i], "holds the store") && !strings.Contains(outs[i], "already rolled back") {
 			t.Fatalf("invocation %d failed for another reason (exit %d):\n%s", i, codes[i], outs[i])
 		}

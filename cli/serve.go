@@ -68,6 +68,7 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 	renewDeadline := fs.Duration("renew-deadline", cluster.DefaultRenewDeadline, "a leader that cannot renew for this long stops acting")
 	retryPeriod := fs.Duration("retry-period", cluster.DefaultRetryPeriod, "how often to try for the Lease")
 	shutdown := fs.Duration("shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, exit within this long; rollback steps under way stay in the journal for the next process")
+	gitopsEvery := fs.Duration("gitops-every", daemon.DefaultGitOpsEvery, "how often each system's Flux or Argo CD owner is looked at (its status in the API and UI; rollback.gitops.autoResume)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *elect && *leaseNS == "" {
@@ -98,7 +99,8 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 		}
 		opt := daemon.Options{Policy: pol, Store: st, EvidenceDir: *evidence,
 			EvidenceFallback: besideStore(*store), Version: Version, Log: log,
-			Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown, UI: &daemon.UIOptions{IdentityHeader: *uiHeader}}
+			Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown, GitOpsEvery: *gitopsEvery,
+			UI: &daemon.UIOptions{IdentityHeader: *uiHeader}}
 		if *bucket != "" {
 			if s3cfg.Bucket, s3cfg.Prefix, err = s3.ParseURL(*bucket); err != nil {
 				return usagef("--evidence-bucket: %v", err)

@@ -98,6 +98,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// CheckEvery is how often the readiness checks run (default 10 s).
 	CheckEvery time.Duration
+	// GitOpsEvery is how often each system's GitOps owners are looked at
+	// (the API's status, automatic resume); default DefaultGitOpsEvery.
+	GitOpsEvery time.Duration
 }
 
 // DefaultShutdownTimeout is well within the shipped grace period (60 s).
@@ -122,6 +125,7 @@ type Daemon struct {
 	handler  http.Handler
 	ui       *ui.UI
 	history  *ui.History
+	gitops   gitopsWatch
 
 	applyMu sync.Mutex
 	gen     atomic.Pointer[generation]
@@ -159,6 +163,9 @@ func New(opt Options) (*Daemon, error) {
 	}
 	if opt.CheckEvery <= 0 {
 		opt.CheckEvery = 10 * time.Second
+	}
+	if opt.GitOpsEvery <= 0 {
+		opt.GitOpsEvery = DefaultGitOpsEvery
 	}
 	d := &Daemon{opt: opt, log: opt.Log, reg: opt.Registry}
 	d.metrics = controller.NewMetrics(d.reg, opt.Version)
@@ -270,7 +277,8 @@ func (d *Daemon) newHandler() http.Handler {
 	return server.Handler(server.Options{
 		Controller: d.ctl, Store: d.opt.Store, Gatherer: d.reg, Token: d.opt.Token, OpenReads: d.opt.OpenReads,
 		Ready: d.ready, Audit: audit, Mount: d.mounts(),
-		ResumeGitOps: func(ctx context.Context, system string) (any, error) { return d.ResumeGitOps(ctx, system) },
+		ResumeGitOps: func(ctx context.Context, system, who string) (any, error) { return d.ResumeGitOps(ctx, system, who) },
+		GitOps:       d.GitOpsStatus,
 		Alerts:       alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
 	})
 }

@@ -6,8 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
+	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
 	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/policy"
@@ -41,8 +43,9 @@ func GitOpsSystem(sys *policy.System, kube func(kubeconfig string) *Kube) *gitop
 	}
 	k := kube(kubeconfig)
 	var (
-		mu  sync.Mutex
-		dyn dynamic.Interface
+		mu   sync.Mutex
+		dyn  dynamic.Interface
+		disc discovery.DiscoveryInterface
 	)
 	connect := func() (dynamic.Interface, error) {
 		mu.Lock()
@@ -61,7 +64,27 @@ func GitOpsSystem(sys *policy.System, kube func(kubeconfig string) *Kube) *gitop
 		dyn = d
 		return dyn, nil
 	}
-	return gitops.ForSystem(connect, sys)
+	s := gitops.ForSystem(connect, sys)
+	if s != nil {
+		s.Finder.Discovery = func() (discovery.DiscoveryInterface, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if disc != nil {
+				return disc, nil
+			}
+			cfg, err := k.Config()
+			if err != nil {
+				return nil, err
+			}
+			d, err := discovery.NewDiscoveryClientForConfig(cfg)
+			if err != nil {
+				return nil, err
+			}
+			disc = d
+			return disc, nil
+		}
+	}
+	return s
 }
 
 // NewKube is a Kubernetes connection of a kubeconfig path outside a Daemon
@@ -78,10 +101,11 @@ func (g *generation) kube(path string) *Kube {
 }
 
 // ResumeGitOps resumes the GitOps owners of system that a rollback
-// suspended (the API's resume-gitops): each gets its recorded previous
-// setting back. An unknown system is controller.ErrUnknownSystem; a system
-// without GitOps resumes nothing.
-func (d *Daemon) ResumeGitOps(ctx context.Context, system string) ([]gitops.Resumed, error) {
+// suspended, at requester's request (the API's resume-gitops): each gets
+// its recorded previous setting back, and a gitops-resumed notice says so.
+// An unknown system is controller.ErrUnknownSystem; a system without
+// GitOps resumes nothing.
+func (d *Daemon) ResumeGitOps(ctx context.Context, system, requester string) ([]gitops.Resumed, error) {
 	g := d.gen.Load()
 	b := g.systems[system]
 	if b == nil {
@@ -91,5 +115,22 @@ func (d *Daemon) ResumeGitOps(ctx context.Context, system string) ([]gitops.Resu
 	if s == nil {
 		return nil, nil
 	}
-	return s.Resume(ctx)
+	resumed, err := s.Resume(ctx)
+	byRollback := map[string][]gitops.Resumed{}
+	for _, r := range resumed {
+		if r.By != "" {
+			byRollback[r.By] = append(byRollback[r.By], r)
+		}
+	}
+	for id, rs := range byRollback {
+		rb, gerr := d.opt.Store.Get(ctx, id)
+		if gerr != nil {
+			rb = &rewind.Rollback{ID: id, System: system} // suspended by a rollback this store does not hold
+		}
+		d.publishResumed(ctx, rb, rs, "by "+requester)
+	}
+	if len(byRollback) > 0 {
+		d.setGitOpsStatus(system, s.Status(ctx, d.opt.Now()))
+	}
+	return resumed, err
 }

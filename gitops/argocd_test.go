@@ -1,6 +1,7 @@
 package gitops_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -108,11 +109,22 @@ func TestArgoCDBothSides(t *testing.T) {
 			t.Fatalf("pull requests: %+v", pulls)
 		}
 
+		// Automatic resume: not before the revert is merged; once it is, as
+		// soon as the application controller has compared with the merge
+		// (status.sync.revision), which it does with automated sync off.
+		sys := autoResumeSystem(t, e.cl)
+		if res, err := sys.AutoResume(ctx, rb); err != nil || res.Resumed != nil || !strings.Contains(res.Waiting, "still sets "+imageV2) {
+			t.Fatalf("AutoResume before the merge: %+v, %v", res, err)
+		}
 		merged := e.git.Merge("apps", branch, "main")
-		owner := gitops.Owner{Kind: gitops.KindApplication, Namespace: testenv.ArgoCDNamespace, Name: "checkout"}
-		resumed, err := gitops.Resume(ctx, &gitops.Finder{Dyn: e.cl.dyn}, []gitops.Owner{owner})
-		if err != nil || len(resumed) != 1 || resumed[0].By != rb.ID {
-			t.Fatalf("Resume: %+v, %v", resumed, err)
+		var res gitops.AutoResult
+		testenv.Eventually(t, 2*time.Minute, "automatic resume once Argo CD has compared with the merge", func() (bool, string) {
+			res, err = sys.AutoResume(ctx, rb)
+			rev, _, _ := unstructured.NestedString(e.app(t).Object, "status", "sync", "revision")
+			return err != nil || res.Resumed != nil, fmt.Sprintf("%+v; status.sync.revision %s", res, rev)
+		})
+		if err != nil || len(res.Resumed) != 1 || res.Resumed[0].By != rb.ID || res.Revision != merged {
+			t.Fatalf("AutoResume after the merge: %+v, %v", res, err)
 		}
 		after, _, _ := unstructured.NestedMap(e.app(t).Object, "spec", "syncPolicy")
 		if a, b := after["automated"], before["automated"]; !equalJSON(a, b) {

@@ -2,6 +2,9 @@ package gitops_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,12 +13,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/gitops/github/githubtest"
-	"github.com/rewind-sre/rewind/gitops/gitrepo"
 	"github.com/rewind-sre/rewind/internal/testenv"
+	"github.com/rewind-sre/rewind/policy"
 )
 
 // fluxInterval is the Kustomization's spec.interval: the reconcile period.
@@ -53,7 +57,7 @@ func startFluxEnv(t *testing.T) *fluxEnv {
 	create(t, e.cl.dyn, gitops.GitRepositoryGVR, map[string]any{
 		"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
 		"metadata": map[string]any{"name": "apps", "namespace": "flux-system"},
-		"spec": map[string]any{"url": url, "interval": "1m", "ref": map[string]any{"branch": "main"},
+		"spec": map[string]any{"url": url, "interval": fluxInterval.String(), "ref": map[string]any{"branch": "main"},
 			"secretRef": map[string]any{"name": "git-auth"}},
 	})
 	create(t, e.cl.dyn, gitops.KustomizationGVR, map[string]any{
@@ -143,26 +147,31 @@ func TestFluxBothSides(t *testing.T) {
 			t.Fatalf("pull requests: %+v", pulls)
 		}
 
-		// The revert is merged; the reconciler resumes with exactly the
-		// previous setting (no spec.suspend at all) and keeps v1.
-		// Automatic resume: not before the revert is merged.
-		owners := []gitops.Owner{{Kind: gitops.KindKustomization, Namespace: "flux-system", Name: "apps"}}
-		rev := gitops.Reverted{Repository: g.Facts[gitops.FactRepository], Base: g.Facts[gitops.FactBase], Commit: g.Facts[gitops.FactCommit]}
-		auth := &gitrepo.Auth{Username: gitUser, Password: gitPass}
-		if done, _, err := gitops.ResumeWhenMerged(ctx, &gitops.Finder{Dyn: e.cl.dyn}, owners, rev, auth); err != nil || done {
-			t.Fatalf("ResumeWhenMerged before the merge: %v, %v", done, err)
+		// The revert is merged; automatic resume waits until the source
+		// revision the Kustomization would apply no longer sets v2, then
+		// restores exactly the previous setting (no spec.suspend at all).
+		sys := autoResumeSystem(t, e.cl)
+		if res, err := sys.AutoResume(ctx, rb); err != nil || res.Resumed != nil || !strings.Contains(res.Waiting, "still sets "+imageV2) {
+			t.Fatalf("AutoResume before the merge: %+v, %v", res, err)
 		}
 		merged := e.git.Merge("apps", branch, "main")
-		done, resumed, err := gitops.ResumeWhenMerged(ctx, &gitops.Finder{Dyn: e.cl.dyn}, owners, rev, auth)
-		if err != nil || !done || len(resumed) != 1 || resumed[0].By != rb.ID || resumed[0].Restored != "spec.suspend: null" {
-			t.Fatalf("ResumeWhenMerged after the merge: %v %+v, %v", done, resumed, err)
+		var res gitops.AutoResult
+		testenv.Eventually(t, time.Minute, "automatic resume once the GitRepository has fetched the merge", func() (bool, string) {
+			res, err = sys.AutoResume(ctx, rb)
+			return err != nil || res.Resumed != nil, fmt.Sprintf("%+v", res)
+		})
+		if err != nil || len(res.Resumed) != 1 || res.Resumed[0].By != rb.ID || res.Resumed[0].Restored != "spec.suspend: null" || res.Revision != merged {
+			t.Fatalf("AutoResume after the merge: %+v, %v", res, err)
+		}
+		if again, err := sys.AutoResume(ctx, rb); err != nil || again.Resumed != nil || again.Waiting != "" {
+			t.Fatalf("AutoResume once resumed: %+v, %v; want nothing to do", again, err)
 		}
 		k = e.kustomization(t)
 		if _, found, _ := unstructured.NestedFieldNoCopy(k.Object, "spec", "suspend"); found || k.GetAnnotations()[gitops.AnnotationSuspendedBy] != "" {
 			t.Fatalf("Kustomization after Resume: %v", k.Object["spec"])
 		}
 		testenv.Eventually(t, time.Minute, "the reconciler to apply the merged revert", func() (bool, string) {
-			return strings.Contains(e.flux.Log(), "main@sha1:"+merged), e.flux.Log()
+			return strings.Contains(e.flux.Log(), "reconciled flux-system/apps revision main@sha1:"+merged), e.flux.Log()
 		})
 		holds(t, e.cl.cs, imageV1, 4*fluxInterval)
 		again, err := gitops.Resume(ctx, &gitops.Finder{Dyn: e.cl.dyn}, []gitops.Owner{{Kind: gitops.KindKustomization, Namespace: "flux-system", Name: "apps"}})
@@ -173,4 +182,16 @@ func TestFluxBothSides(t *testing.T) {
 			t.Errorf("branches %v", b)
 		}
 	})
+}
+
+// autoResumeSystem is the test's system with rollback.gitops.autoResume,
+// its Git password in a file as the policy reads it.
+func autoResumeSystem(t *testing.T, cl clients) *gitops.System {
+	pw := filepath.Join(t.TempDir(), "git-password")
+	if err := os.WriteFile(pw, []byte(gitPass), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &gitops.System{Name: system, Finder: &gitops.Finder{Dyn: cl.dyn},
+		Refs:   []gitops.Ref{{GVR: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, Kind: "Deployment", Namespace: appNS, Name: canary}},
+		GitOps: policy.GitOps{AutoResume: true, Revert: &policy.GitRevert{Username: gitUser, Password: policy.Secret{File: pw}}}}
 }

@@ -184,7 +184,9 @@ func testSuspendResume(t *testing.T, cl clients, f *gitops.Finder) {
 	if err != nil || !again.Skipped {
 		t.Fatalf("second Do: %+v, %v; want skipped", again, err)
 	}
-	if p, _ := s.Plan(t.Context(), rb); len(p) != 0 {
+	// Plan after Do writes nothing: each owner is named, to be kept.
+	if p, _ := s.Plan(t.Context(), rb); len(p) != 4 || p[0].Action != "keep" || p[3].Action != "keep" ||
+		p[0].Target != owners[0].String() || !strings.Contains(p[0].Detail, "already suspended by rollback rb-exact") {
 		t.Errorf("Plan after Do: %+v", p)
 	}
 	// Another rollback finds the suspension in place and keeps its record.
@@ -209,7 +211,7 @@ func testSuspendResume(t *testing.T, cl clients, f *gitops.Finder) {
 		}
 	}
 	for _, o := range owners {
-		if by, err := gitops.Status(t.Context(), f, o); err != nil || by != "" {
+		if by, err := gitops.SuspendedBy(t.Context(), f, o); err != nil || by != "" {
 			t.Errorf("%s still marked suspended by %q (%v)", o, by, err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/store/sqlite"
@@ -147,6 +149,7 @@ func killAndResume(t *testing.T, e *fluxEnv, step rewind.StepName, phase string)
 		t.Fatalf("after the kill: %+v, %v; want one rollback running %s", unfinished, err, step)
 	}
 	st.Close()
+	landed(t, e, step, phase, unfinished[0].ID)
 	r := runner(t, c, true)
 	resumed, err := r.Resume(ctx)
 	if err != nil || len(resumed) != 1 {
@@ -162,4 +165,37 @@ func killAndResume(t *testing.T, e *fluxEnv, step rewind.StepName, phase string)
 	}
 	t.Logf("killed at %q", reached)
 	return rb.ID
+}
+
+// landed checks that the kill landed where it claims: before the step's
+// effect, nothing of it is in the cluster or the Git server; after it, all
+// of it is.
+func landed(t *testing.T, e *fluxEnv, step rewind.StepName, phase, id string) {
+	t.Helper()
+	k := e.kustomization(t)
+	suspendedBy := k.GetAnnotations()[gitops.AnnotationSuspendedBy]
+	suspend, _, _ := unstructured.NestedBool(k.Object, "spec", "suspend")
+	_, branch := e.git.Branches("apps")["rewind/"+id]
+	pulls := 0
+	for _, p := range e.gh.Pulls() {
+		if p.Head == "rewind/"+id {
+			pulls++
+		}
+	}
+	got := fmt.Sprintf("Kustomization suspend %v by %q, revert branch %v, %d pull requests", suspend, suspendedBy, branch, pulls)
+	var want string
+	switch {
+	case step == rewind.StepSuspendGitOps && phase == "before-effect":
+		want = fmt.Sprintf("Kustomization suspend false by %q, revert branch false, 0 pull requests", "")
+	case step == rewind.StepSuspendGitOps:
+		want = fmt.Sprintf("Kustomization suspend true by %q, revert branch false, 0 pull requests", id)
+	case phase == "before-effect":
+		want = fmt.Sprintf("Kustomization suspend true by %q, revert branch false, 0 pull requests", id)
+	default:
+		want = fmt.Sprintf("Kustomization suspend true by %q, revert branch true, 1 pull requests", id)
+	}
+	if got != want {
+		t.Fatalf("killed at %s %s: %s; want %s", step, phase, got, want)
+	}
+	t.Logf("killed at %s %s: %s", step, phase, got)
 }

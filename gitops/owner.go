@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -129,6 +130,11 @@ type Finder struct {
 	Connect func() (dynamic.Interface, error)
 	// ArgoCDNamespace is where Applications live (default DefaultArgoCDNamespace).
 	ArgoCDNamespace string
+	// Discovery, when set, tells whether Argo CD's Applications are served
+	// at all: a label app.kubernetes.io/instance that Rewind may not look
+	// up (no RBAC on Applications) names no owner where Argo CD is not
+	// installed — Helm sets that label too. Nil: such a label is an error.
+	Discovery func() (discovery.DiscoveryInterface, error)
 }
 
 // res returns the client of one resource.
@@ -241,12 +247,43 @@ func (f *Finder) ownerOf(ctx context.Context, ref Ref, obj *unstructured.Unstruc
 	}
 	if name := labels[LabelArgoInstance]; name != "" {
 		o, err := f.application(ctx, f.argoNamespace(), name, "label "+LabelArgoInstance+" on "+ref.String())
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil, nil // a Helm release name, not an Application
+		case apierrors.IsForbidden(err):
+			if served, derr := f.applicationsServed(); derr != nil || served {
+				return nil, fmt.Errorf("%w; Argo CD is installed, so the label %s=%s may name its Application (if Helm set it and no Argo CD applies this canary, set rollback.gitops: none)", err, LabelArgoInstance, name)
+			}
+			return nil, nil // no Argo CD here: a Helm release name
 		}
 		return o, err
 	}
 	return nil, nil
+}
+
+// applicationsServed asks the API server's discovery (open to every
+// authenticated user) whether Argo CD's Applications exist in the cluster.
+func (f *Finder) applicationsServed() (bool, error) {
+	if f.Discovery == nil {
+		return true, nil
+	}
+	d, err := f.Discovery()
+	if err != nil {
+		return false, err
+	}
+	list, err := d.ServerResourcesForGroupVersion(ApplicationGVR.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, r := range list.APIResources {
+		if r.Name == ApplicationGVR.Resource {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // parseTrackingID reads Argo CD's "app:group/kind:namespace/name" and

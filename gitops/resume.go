@@ -7,8 +7,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-
-	"github.com/rewind-sre/rewind/gitops/gitrepo"
 )
 
 // Resumed is what resuming one owner did.
@@ -89,34 +87,12 @@ func resumeOne(ctx context.Context, f *Finder, o Owner) (Resumed, error) {
 	return out, nil
 }
 
-// Status is whether an owner is suspended by Rewind now, and by which
+// SuspendedBy is whether an owner is suspended by Rewind now, and by which
 // rollback: for `rewind analyze`, the API and the resume command.
-func Status(ctx context.Context, f *Finder, o Owner) (suspendedBy string, err error) {
+func SuspendedBy(ctx context.Context, f *Finder, o Owner) (suspendedBy string, err error) {
 	obj, err := f.getObj(ctx, o.Kind.GVR(), o.Namespace, o.Name)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", o, err)
 	}
 	return obj.GetAnnotations()[AnnotationSuspendedBy], nil
-}
-
-// Reverted is what ResumeWhenMerged needs of a rollback's git-revert step.
-type Reverted struct {
-	Repository string // FactRepository
-	Base       string // the branch the revert was proposed against
-	Commit     string // FactCommit
-}
-
-// ResumeWhenMerged resumes owners once the revert commit is on the base
-// branch (automatic resume: rollback.gitops.autoResume). It reports
-// whether it resumed; not yet merged is (false, nil).
-func ResumeWhenMerged(ctx context.Context, f *Finder, owners []Owner, r Reverted, auth *gitrepo.Auth) (bool, []Resumed, error) {
-	if r.Repository == "" || r.Commit == "" {
-		return false, nil, fmt.Errorf("no revert commit recorded: resume by hand")
-	}
-	merged, err := gitrepo.Contains(ctx, r.Repository, auth, r.Base, r.Commit)
-	if err != nil || !merged {
-		return false, nil, err
-	}
-	out, err := Resume(ctx, f, owners)
-	return err == nil, out, err
 }

@@ -204,8 +204,13 @@ func (r *Revert) source(ctx context.Context) (*gitrepo.Source, Owner, error) {
 			return nil, Owner{}, err
 		}
 	}
+	return firstSource(ctx, r.Finder, owners)
+}
+
+// firstSource returns the Git source of the first of owners that has one.
+func firstSource(ctx context.Context, f *Finder, owners []Owner) (*gitrepo.Source, Owner, error) {
 	for _, o := range owners {
-		src, err := SourceOf(ctx, r.Finder, o)
+		src, err := SourceOf(ctx, f, o)
 		if err != nil {
 			return nil, o, err
 		}

@@ -92,11 +92,17 @@ func (s *Suspend) owners(ctx context.Context) ([]Owner, error) {
 	return s.Finder.Owners(ctx, s.Refs...)
 }
 
-// Plan lists the update of every owner that is not suspended yet.
+// Plan lists the update of every owner that is not suspended yet. So that
+// a dry run names the owner in every case, an owner suspended already is
+// listed with the action "keep", and no owner at all as one "none" entry
+// naming the targets looked at: neither is a write.
 func (s *Suspend) Plan(ctx context.Context, rb *rewind.Rollback) ([]rewind.Change, error) {
 	owners, err := s.owners(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(owners) == 0 {
+		return []rewind.Change{{Target: s.refNames(), Action: "none", Detail: noOwner + s.refNames() + ": nothing to suspend"}}, nil
 	}
 	var out []rewind.Change
 	for _, o := range owners {
@@ -105,6 +111,7 @@ func (s *Suspend) Plan(ctx context.Context, rb *rewind.Rollback) ([]rewind.Chang
 			return out, err
 		}
 		if c.skip != "" {
+			out = append(out, rewind.Change{Target: o.String(), Action: "keep", Detail: c.skip + " (owner found by " + o.Found + ")"})
 			continue
 		}
 		if o.ApplicationSet != "" {
@@ -145,11 +152,7 @@ func (s *Suspend) do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResul
 		return rewind.StepResult{}, fmt.Errorf("finding the GitOps owner: %w", err)
 	}
 	if len(owners) == 0 {
-		names := make([]string, len(s.Refs))
-		for i, r := range s.Refs {
-			names[i] = r.String()
-		}
-		return rewind.StepResult{Skipped: true, Detail: "no GitOps owner: no Flux or Argo CD marker on " + strings.Join(names, ", ")}, nil
+		return rewind.StepResult{Skipped: true, Detail: noOwner + s.refNames()}, nil
 	}
 	var (
 		done     []Suspension
@@ -171,6 +174,17 @@ func (s *Suspend) do(ctx context.Context, rb *rewind.Rollback) (rewind.StepResul
 	}
 	detail := fmt.Sprintf("suspended %s: it stays suspended until the revert is merged in Git and it is resumed%s", strings.Join(names, ", "), hint)
 	return rewind.StepResult{Skipped: !anyWrite && allBy(done, rb.ID), Detail: detail, Facts: facts(done)}, nil
+}
+
+// noOwner starts what the step says of targets without a GitOps owner.
+const noOwner = "no GitOps owner: no Flux or Argo CD marker on "
+
+func (s *Suspend) refNames() string {
+	names := make([]string, len(s.Refs))
+	for i, r := range s.Refs {
+		names[i] = r.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func allBy(ss []Suspension, id string) bool {

@@ -98,28 +98,6 @@ func (s *System) Resume(ctx context.Context) ([]Resumed, error) {
 	return Resume(ctx, s.Finder, owners)
 }
 
-// AutoResume resumes the owners once the revert recorded in rb's
-// git-revert step is merged; it does nothing unless the policy says
-// autoResume.
-func (s *System) AutoResume(ctx context.Context, rb *rewind.Rollback) (bool, []Resumed, error) {
-	if !s.GitOps.AutoResume || s.GitOps.Revert == nil {
-		return false, nil, nil
-	}
-	st := rb.Step(rewind.StepGitRevert)
-	if st == nil || st.Facts[FactCommit] == "" {
-		return false, nil, nil
-	}
-	auth, err := gitAuth(s.GitOps.Revert)()
-	if err != nil {
-		return false, nil, err
-	}
-	owners, err := s.FindOwners(ctx)
-	if err != nil {
-		return false, nil, err
-	}
-	return ResumeWhenMerged(ctx, s.Finder, owners, Reverted{Repository: st.Facts[FactRepository], Base: st.Facts[FactBase], Commit: st.Facts[FactCommit]}, auth)
-}
-
 // gitAuth reads the Git credentials on each call (a rotated token is
 // picked up); no password configured: anonymous.
 func gitAuth(r *policy.GitRevert) func() (*gitrepo.Auth, error) {

@@ -18,8 +18,11 @@ import (
 // what was resumed, and success 200 with the owners.
 func TestResumeGitOps(t *testing.T) {
 	calls := 0
-	h := server.Handler(server.Options{Token: []byte("s3cret"), ResumeGitOps: func(_ context.Context, system string) (any, error) {
+	h := server.Handler(server.Options{Token: []byte("s3cret"), ResumeGitOps: func(_ context.Context, system, who string) (any, error) {
 		calls++
+		if !strings.HasPrefix(who, "api:") {
+			t.Errorf("requester %q", who)
+		}
 		switch system {
 		case "checkout":
 			return []string{"Flux Kustomization flux-system/apps"}, nil

@@ -18,6 +18,7 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/internal/bearer"
 	"github.com/rewind-sre/rewind/plan"
 )
@@ -37,9 +38,12 @@ type Options struct {
 	// the API's own, more specific routes win.
 	Mount map[string]http.Handler
 	// ResumeGitOps resumes the GitOps owners a rollback of the system
-	// suspended (POST /api/v1/systems/{name}/resume-gitops); nil: 404.
-	// An unknown system is controller.ErrUnknownSystem.
-	ResumeGitOps func(ctx context.Context, system string) (any, error)
+	// suspended (POST /api/v1/systems/{name}/resume-gitops) at requester's
+	// request; nil: 404. An unknown system is controller.ErrUnknownSystem.
+	ResumeGitOps func(ctx context.Context, system, requester string) (any, error)
+	// GitOps is a system's GitOps owners as last looked at, shown in GET
+	// /api/v1/systems as "gitops"; nil, or a nil result: not shown.
+	GitOps func(system string) *gitops.Status
 }
 
 type server struct {
@@ -118,8 +122,23 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
+// systemJSON is one system in GET /api/v1/systems: the controller's
+// status and its GitOps owners.
+type systemJSON struct {
+	controller.SystemStatus
+	GitOps *gitops.Status `json:"gitops,omitempty"`
+}
+
 func (s *server) systems(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"systems": s.opt.Controller.Systems()})
+	list := s.opt.Controller.Systems()
+	out := make([]systemJSON, len(list))
+	for i, st := range list {
+		out[i].SystemStatus = st
+		if s.opt.GitOps != nil {
+			out[i].GitOps = s.opt.GitOps(st.Name)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"systems": out})
 }
 
 func (s *server) rollbacks(w http.ResponseWriter, r *http.Request) {
@@ -234,8 +253,9 @@ func (s *server) resumeGitOps(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resumed, err := s.opt.ResumeGitOps(r.Context(), name)
-	s.opt.Audit.Warn("gitops resume", "who", requester(r, body.By), "system", name, "err", errString(err))
+	who := requester(r, body.By)
+	resumed, err := s.opt.ResumeGitOps(r.Context(), name, who)
+	s.opt.Audit.Warn("gitops resume", "who", who, "system", name, "err", errString(err))
 	switch {
 	case errors.Is(err, controller.ErrUnknownSystem):
 		writeError(w, http.StatusNotFound, err.Error())

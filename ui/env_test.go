@@ -267,7 +267,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	})
 
 	ui, err := New(Options{Controller: ctl, Rollbacks: st, Notices: st, History: e.hist, Token: []byte(testToken),
-		OpenReads: o.openReads, IdentityHeader: o.header, Audit: slog.New(slog.NewTextHandler(e.audit, nil)), Now: e.clk.Now, Version: "test"})
+		OpenReads: o.openReads, IdentityHeader: o.header, Audit: slog.New(slog.NewTextHandler(e.audit, nil)), Now: e.clk.Now, Version: "test",
+		GitOps: func(system string) []string {
+			if system != "checkout" {
+				return nil
+			}
+			return []string{"Flux Kustomization flux-system/apps (found by labels on Deployment shop/checkout-canary): SUSPENDED by rollback rb-1 <x>"}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

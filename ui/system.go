@@ -55,6 +55,7 @@ type systemData struct {
 	Rollbacks []rbRow
 	Revisions []Revision
 	RevError  string
+	GitOps    []string // the GitOps owners, in words
 	Reasons   []string
 	Confirm   string // the rollback form's confirmation, kept after an error
 }
@@ -106,6 +107,9 @@ func (u *UI) systemPage(w http.ResponseWriter, r *http.Request, code int, flash,
 			}
 		}
 		d.Cards = append(d.Cards, c)
+	}
+	if u.opt.GitOps != nil {
+		d.GitOps = u.opt.GitOps(name)
 	}
 	if u.opt.Revisions != nil {
 		revs, err := u.opt.Revisions(ctx, name)

@@ -79,6 +79,9 @@ type Options struct {
 	// Revisions lists a rollout-watch system's revisions; nil, or an empty
 	// answer, leaves the section out.
 	Revisions func(ctx context.Context, system string) ([]Revision, error)
+	// GitOps describes a system's GitOps owners (Flux, Argo CD), one line
+	// each, as last looked at; nil, or no lines, leaves the section out.
+	GitOps func(system string) []string
 
 	// Token is the API token: a user logs in with it. Empty: no token login.
 	Token []byte

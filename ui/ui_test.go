@@ -155,6 +155,9 @@ func TestStory(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("system page: %d", code)
 	}
+	if g := between(body, `<section aria-labelledby="gitops-h">`, "</section>"); !strings.Contains(g, "<li>Flux Kustomization flux-system/apps (found by labels on Deployment shop/checkout-canary): SUSPENDED by rollback rb-1 &lt;x&gt;</li>") {
+		t.Errorf("the system page does not show the GitOps owner (escaped):\n%s", g)
+	}
 	fig := between(body, `<figure id="c-error-rate-high"`, "</figure>")
 	for _, want := range []string{`<svg class="chart"`, `class="can"`, `class="base"`, `class="thr"`, `class="band"`, `class="p-pending"`, `class="p-firing"`, `class="mark"`, "baseline × 1.5 (minEffect)"} {
 		if !strings.Contains(fig, want) {

@@ -151,24 +151,48 @@ func TestProposeFailsLoudly(t *testing.T) {
 	}
 }
 
-func TestContainsOnceMerged(t *testing.T) {
+// TestStillSets: the bad image is still set at the revisions before the
+// revert is merged, and no longer after — by a merge commit, or by a
+// squash (a new commit with the same content); a revision the clone does
+// not reach is an error, never "reverted".
+func TestStillSets(t *testing.T) {
 	srv := testenv.StartGitServer(t, testenv.GitServerOptions{})
-	url := srv.CreateRepo("apps", map[string]string{"apps/checkout/deployment.yaml": deployment})
+	url := srv.CreateRepo("apps", map[string]string{"apps/checkout/deployment.yaml": deployment, "apps/cart/kustomization.yaml": kustomization})
+	src := gitrepo.Source{URL: url, Branch: "main", Path: "apps"}
 	p := proposal("rewind/rb-3")
 	p.Edit.Weights = nil
-	res, err := gitrepo.Propose(t.Context(), gitrepo.Source{URL: url, Branch: "main", Path: "apps"}, nil, p)
+	res, err := gitrepo.Propose(t.Context(), src, nil, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, err := gitrepo.Contains(t.Context(), url, nil, "main", res.Commit); err != nil || in {
-		t.Fatalf("before the merge: %v, %v", in, err)
+	before := srv.Branches("apps")["main"]
+	files, err := gitrepo.StillSets(t.Context(), src, nil, p.Edit, before)
+	if err != nil || strings.Join(files, ",") != "apps/cart/kustomization.yaml,apps/checkout/deployment.yaml" {
+		t.Fatalf("before the merge: %v, %v", files, err)
+	}
+	if files, err := gitrepo.StillSets(t.Context(), src, nil, p.Edit, res.Commit); err == nil {
+		t.Fatalf("the revert branch's commit is not on main: %v, %v", files, err)
 	}
 	srv.Commit("apps", "main", "unrelated", map[string]string{"README": "x"})
-	srv.Merge("apps", "rewind/rb-3", "main")
-	if in, err := gitrepo.Contains(t.Context(), url, nil, "main", res.Commit); err != nil || !in {
-		t.Fatalf("after the merge: %v, %v", in, err)
+	merged := srv.Merge("apps", "rewind/rb-3", "main")
+	if files, err := gitrepo.StillSets(t.Context(), src, nil, p.Edit, merged); err != nil || files != nil {
+		t.Fatalf("after the merge: %v, %v", files, err)
 	}
-	if in, err := gitrepo.Contains(t.Context(), url, nil, "", res.Commit); err != nil || !in {
-		t.Fatalf("the default branch after the merge: %v, %v", in, err)
+	// An older revision is still read as it was.
+	if files, err := gitrepo.StillSets(t.Context(), src, nil, p.Edit, before); err != nil || len(files) != 2 {
+		t.Fatalf("the revision before the merge, read again: %v, %v", files, err)
+	}
+	// A squash merge: the same content in a new commit of another branch.
+	url2 := srv.CreateRepo("squashed", map[string]string{"apps/checkout/deployment.yaml": deployment})
+	squash := srv.Commit("squashed", "main", "Revert checkout (#12)", map[string]string{"apps/checkout/deployment.yaml": strings.ReplaceAll(deployment, "checkout:v2", "checkout:v1")})
+	files, err = gitrepo.StillSets(t.Context(), gitrepo.Source{URL: url2, Path: "apps/checkout"}, nil, p.Edit, squash)
+	if err != nil || files != nil {
+		t.Fatalf("after a squash merge: %v, %v", files, err)
+	}
+	if _, err := gitrepo.StillSets(t.Context(), src, nil, p.Edit, "main"); err == nil {
+		t.Fatal("a branch name is not a revision")
+	}
+	if _, err := gitrepo.StillSets(t.Context(), gitrepo.Source{URL: url, Branch: "main", Path: "nope"}, nil, p.Edit, merged); err == nil {
+		t.Fatal("a path that is not in the repository is an error")
 	}
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -12,49 +17,87 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// maxHistory bounds how many commits Contains walks back from the head.
-const maxHistory = 10000
+// searchDepth bounds how far back from the branch's head StillSets looks
+// for the revision it is asked about: the commits it fetches.
+const searchDepth = 50
 
-// errFound stops the history walk.
-var errFound = errors.New("found")
+// ErrRevisionNotFound: the revision is not among the last commits of the
+// branch (the reconciler has not caught up yet, or it follows another
+// branch).
+var ErrRevisionNotFound = errors.New("revision not among the branch's last commits")
 
-// Contains reports whether branch of url (its head now) contains commit:
-// the revert was merged (by a merge commit, or fast-forward). A squash or
-// rebase merge makes a new commit: then the revert is in when the file
-// contents match, which Contains cannot see; Resume by hand.
-func Contains(ctx context.Context, url string, auth *Auth, branch, commit string) (bool, error) {
-	opts := &git.CloneOptions{URL: url, SingleBranch: true, NoCheckout: true, Tags: git.NoTags}
+var hashRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// StillSets reports which manifests under src.Path still set one of e's
+// images (the bad ones, Image.From) at revision, a commit of src.Branch
+// among its last searchDepth: nil when none does — the revert is in,
+// however it was merged (merge commit, squash, rebase, or a later release
+// that replaced the image). It clones only those commits, in memory, and
+// reads at most maxFiles manifests of at most maxFileSize each.
+func StillSets(ctx context.Context, src Source, auth *Auth, e Edit, revision string) ([]string, error) {
+	if !hashRE.MatchString(revision) {
+		return nil, fmt.Errorf("revision %q is not a commit hash", revision)
+	}
+	opts := &git.CloneOptions{URL: src.URL, SingleBranch: true, NoCheckout: true, Depth: searchDepth, Tags: git.NoTags}
 	if auth != nil {
 		opts.Auth = &githttp.BasicAuth{Username: auth.Username, Password: auth.Password}
 	}
-	if branch != "" && branch != "HEAD" {
-		opts.ReferenceName = plumbing.NewBranchReferenceName(branch)
+	if src.Branch != "" && src.Branch != "HEAD" {
+		opts.ReferenceName = plumbing.NewBranchReferenceName(src.Branch)
 	}
 	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
 	if err != nil {
-		return false, fmt.Errorf("cloning %s: %w", url, err)
+		return nil, fmt.Errorf("cloning %s: %w", src, err)
 	}
-	head, err := repo.Head()
+	c, err := repo.CommitObject(plumbing.NewHash(revision))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, fmt.Errorf("%s: %w (%d)", src, ErrRevisionNotFound, searchDepth)
+	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	iter, err := repo.Log(&git.LogOptions{From: head.Hash()})
+	tree, err := c.Tree()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer iter.Close()
+	return setters(ctx, tree, cleanPath(src.Path), Edit{Images: e.Images})
+}
+
+// setters returns the YAML files under dir of tree that e would change.
+func setters(ctx context.Context, tree *object.Tree, dir string, e Edit) ([]string, error) {
+	if dir != "" && dir != "." {
+		sub, err := tree.Tree(dir)
+		if err != nil {
+			return nil, fmt.Errorf("path %s is not in the repository: %w", dir, err)
+		}
+		tree = sub
+	}
+	var out []string
 	n := 0
-	err = iter.ForEach(func(c *object.Commit) error {
-		if n++; n > maxHistory {
-			return fmt.Errorf("commit %s not within the last %d commits of %s", commit, maxHistory, branch)
+	err := tree.Files().ForEach(func(f *object.File) error {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if c.Hash.String() == commit {
-			return errFound
+		if !strings.HasSuffix(f.Name, ".yaml") && !strings.HasSuffix(f.Name, ".yml") || f.Size > maxFileSize {
+			return nil
 		}
-		return ctx.Err()
+		if n++; n > maxFiles {
+			return fmt.Errorf("more than %d manifests under %s", maxFiles, dir)
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
+		r.Close()
+		if err != nil {
+			return err
+		}
+		if _, what, err := editFile(data, e); err == nil && what != nil {
+			out = append(out, path.Join(dir, f.Name))
+		}
+		return nil
 	})
-	if errors.Is(err, errFound) {
-		return true, nil
-	}
-	return false, err
+	sort.Strings(out)
+	return out, err
 }

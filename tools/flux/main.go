@@ -4,13 +4,17 @@
 // kustomize-controller and source-controller themselves do not build from
 // the module proxy (they pin fluxcd/pkg modules it does not serve).
 //
-// For every Kustomization (kustomize.toolkit.fluxcd.io/v1) that is not
-// suspended it, at each spec.interval:
+// For every GitRepository (source.toolkit.fluxcd.io/v1), at each
+// spec.interval, as source-controller does: it lists the branch's head on
+// the Git server (go-git; basic auth from the GitRepository's secretRef)
+// and records it ("BRANCH@sha1:HASH") in status.artifact.revision — also
+// while the Kustomizations that use it are suspended.
 //
-//   - fetches its GitRepository's branch from the Git server (go-git; basic
-//     auth from the GitRepository's secretRef, as source-controller does) and
-//     records the revision ("BRANCH@sha1:HASH") in the GitRepository's
-//     status.artifact.revision, as source-controller does;
+// For every Kustomization (kustomize.toolkit.fluxcd.io/v1) that is not
+// suspended, at each spec.interval, as kustomize-controller does:
+//
+//   - checks out its GitRepository's artifact revision (not the branch's
+//     head: a Kustomization applies what its source last fetched);
 //   - builds spec.path with kustomize (a kustomization.yaml is generated over
 //     the directory's manifests when there is none, as kustomize-controller
 //     does);
@@ -21,7 +25,8 @@
 //   - records status.lastAppliedRevision and a Ready condition.
 //
 // spec.suspend: true stops all of it until it is false again. It logs one
-// line per reconcile ("reconciled NS/NAME revision R: changes") on stderr.
+// line per reconcile ("reconciled NS/NAME revision R: changes") and per new
+// source revision ("fetched NS/NAME revision R") on stderr.
 package main
 
 import (
@@ -72,14 +77,14 @@ func run(kubeconfig string, tick time.Duration, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &reconciler{c: c, log: log, last: map[string]state{},
+	r := &reconciler{c: c, log: log, last: map[string]state{}, fetched: map[string]state{},
 		poller: polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})}
 	log.Info("flux-reconciler started", "host", cfg.Host)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
-			log.Error("listing Kustomizations", "err", err)
+			log.Error("listing Kustomizations or GitRepositories", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -99,13 +104,17 @@ type reconciler struct {
 	c      client.Client
 	log    *slog.Logger
 	poller *polling.StatusPoller // waits for namespaces and CRDs applied first
-	// last is keyed by namespace/name; only pass uses it.
-	last map[string]state
+	// last and fetched are keyed by namespace/name (Kustomizations,
+	// GitRepositories); only pass uses them.
+	last, fetched map[string]state
 }
 
 // pass reconciles every Kustomization that is due: its interval has passed
 // since the last attempt, or its spec changed (a resumed one is due at once).
 func (r *reconciler) pass(ctx context.Context) error {
+	if err := r.sources(ctx); err != nil {
+		return err
+	}
 	var list kustomizev1.KustomizationList
 	if err := r.c.List(ctx, &list); err != nil {
 		return err
@@ -145,4 +154,31 @@ func (r *reconciler) setStatus(ctx context.Context, k *kustomizev1.Kustomization
 	if err := r.c.Status().Update(ctx, k); err != nil {
 		r.log.Warn("status update", "kustomization", k.Namespace+"/"+k.Name, "err", err)
 	}
+}
+
+// sources fetches every GitRepository that is due: its interval has passed
+// since the last fetch, or its spec changed.
+func (r *reconciler) sources(ctx context.Context) error {
+	var list sourcev1.GitRepositoryList
+	if err := r.c.List(ctx, &list); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		repo := &list.Items[i]
+		key := repo.Namespace + "/" + repo.Name
+		st := r.fetched[key]
+		if repo.Spec.Suspend || st.generation == repo.Generation && time.Since(st.at) < repo.Spec.Interval.Duration {
+			continue
+		}
+		r.fetched[key] = state{at: time.Now(), generation: repo.Generation}
+		rev, err := r.fetch(ctx, repo)
+		if err != nil {
+			r.log.Error("fetch failed", "gitrepository", key, "err", err)
+			continue
+		}
+		if rev != "" {
+			r.log.Info(fmt.Sprintf("fetched %s revision %s", key, rev))
+		}
+	}
+	return nil
 }

@@ -16,8 +16,11 @@ import (
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/memory"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,14 +46,17 @@ func (r *reconciler) reconcile(ctx context.Context, k *kustomizev1.Kustomization
 	if err := r.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: k.Spec.SourceRef.Name}, &repo); err != nil {
 		return "", "", fmt.Errorf("reading GitRepository: %w", err)
 	}
+	if repo.Status.Artifact == nil {
+		return "", "", fmt.Errorf("GitRepository %s/%s has no artifact yet", ns, repo.Name)
+	}
+	rev := repo.Status.Artifact.Revision
 	dir, err := os.MkdirTemp("", "flux-reconciler-")
 	if err != nil {
-		return "", "", err
+		return rev, "", err
 	}
 	defer os.RemoveAll(dir)
-	rev, err := r.fetch(ctx, &repo, dir)
-	if err != nil {
-		return "", "", err
+	if err := r.checkout(ctx, &repo, rev, dir); err != nil {
+		return rev, "", err
 	}
 	objs, err := build(filepath.Join(dir, filepath.Clean("/"+k.Spec.Path)), k.Spec.TargetNamespace)
 	if err != nil {
@@ -74,42 +80,90 @@ func (r *reconciler) reconcile(ctx context.Context, k *kustomizev1.Kustomization
 	return rev, strings.Join(changed, "; "), nil
 }
 
-// fetch clones the GitRepository's branch into dir and records the
-// revision in its status, as source-controller does.
-func (r *reconciler) fetch(ctx context.Context, repo *sourcev1.GitRepository, dir string) (string, error) {
-	branch := "master"
-	if ref := repo.Spec.Reference; ref != nil && ref.Branch != "" {
-		branch = ref.Branch
-	}
-	opts := &git.CloneOptions{URL: repo.Spec.URL, ReferenceName: plumbing.NewBranchReferenceName(branch), SingleBranch: true, Depth: 1}
-	if repo.Spec.SecretRef != nil {
-		var s corev1.Secret
-		if err := r.c.Get(ctx, client.ObjectKey{Namespace: repo.Namespace, Name: repo.Spec.SecretRef.Name}, &s); err != nil {
-			return "", fmt.Errorf("reading the GitRepository's secret: %w", err)
-		}
-		opts.Auth = &githttp.BasicAuth{Username: string(s.Data["username"]), Password: string(s.Data["password"])}
-	}
-	g, err := git.PlainCloneContext(ctx, dir, false, opts)
-	if err != nil {
-		return "", fmt.Errorf("cloning %s branch %s: %w", repo.Spec.URL, branch, err)
-	}
-	head, err := g.Head()
+// fetch lists the GitRepository's branch head and records it in its
+// status.artifact.revision, as source-controller does; it returns the
+// revision when it is new, "" otherwise.
+func (r *reconciler) fetch(ctx context.Context, repo *sourcev1.GitRepository) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	branch := branchOf(repo)
+	auth, err := r.auth(ctx, repo)
 	if err != nil {
 		return "", err
 	}
-	rev := branch + "@sha1:" + head.Hash().String()
-	if repo.Status.Artifact == nil || repo.Status.Artifact.Revision != rev {
-		now := metav1.Now()
-		repo.Status.Artifact = &meta.Artifact{Path: "gitrepository/" + repo.Namespace + "/" + repo.Name + "/" + head.Hash().String() + ".tar.gz",
-			URL: "http://flux-reconciler.invalid/" + repo.Name, Revision: rev, LastUpdateTime: now}
-		repo.Status.ObservedGeneration = repo.Generation
-		setCondition(&repo.Status.Conditions, metav1.Condition{Type: meta.ReadyCondition, Status: metav1.ConditionTrue,
-			Reason: meta.SucceededReason, Message: "stored artifact for revision '" + rev + "'", ObservedGeneration: repo.Generation})
-		if err := r.c.Status().Update(ctx, repo); err != nil {
-			r.log.Warn("GitRepository status update", "name", repo.Name, "err", err)
+	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{repo.Spec.URL}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
+	if err != nil {
+		return "", fmt.Errorf("listing %s: %w", repo.Spec.URL, err)
+	}
+	var head plumbing.Hash
+	for _, ref := range refs {
+		if ref.Name() == plumbing.NewBranchReferenceName(branch) {
+			head = ref.Hash()
 		}
 	}
+	if head.IsZero() {
+		return "", fmt.Errorf("%s has no branch %s", repo.Spec.URL, branch)
+	}
+	rev := branch + "@sha1:" + head.String()
+	if repo.Status.Artifact != nil && repo.Status.Artifact.Revision == rev {
+		return "", nil
+	}
+	now := metav1.Now()
+	repo.Status.Artifact = &meta.Artifact{Path: "gitrepository/" + repo.Namespace + "/" + repo.Name + "/" + head.String() + ".tar.gz",
+		URL: "http://flux-reconciler.invalid/" + repo.Name, Revision: rev, LastUpdateTime: now}
+	repo.Status.ObservedGeneration = repo.Generation
+	setCondition(&repo.Status.Conditions, metav1.Condition{Type: meta.ReadyCondition, Status: metav1.ConditionTrue,
+		Reason: meta.SucceededReason, Message: "stored artifact for revision '" + rev + "'", ObservedGeneration: repo.Generation})
+	if err := r.c.Status().Update(ctx, repo); err != nil {
+		return "", fmt.Errorf("GitRepository status update: %w", err)
+	}
 	return rev, nil
+}
+
+// checkout clones the GitRepository's branch into dir and checks out the
+// commit of its artifact revision ("BRANCH@sha1:HASH").
+func (r *reconciler) checkout(ctx context.Context, repo *sourcev1.GitRepository, rev, dir string) error {
+	_, hash, ok := strings.Cut(rev, "@sha1:")
+	if !ok || len(hash) != 40 {
+		return fmt.Errorf("artifact revision %q is not BRANCH@sha1:HASH", rev)
+	}
+	auth, err := r.auth(ctx, repo)
+	if err != nil {
+		return err
+	}
+	g, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: repo.Spec.URL, Auth: auth,
+		ReferenceName: plumbing.NewBranchReferenceName(branchOf(repo)), SingleBranch: true, NoCheckout: true})
+	if err != nil {
+		return fmt.Errorf("cloning %s: %w", repo.Spec.URL, err)
+	}
+	wt, err := g.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Hash: plumbing.NewHash(hash), Force: true}); err != nil {
+		return fmt.Errorf("checking out %s: %w", rev, err)
+	}
+	return nil
+}
+
+func branchOf(repo *sourcev1.GitRepository) string {
+	if ref := repo.Spec.Reference; ref != nil && ref.Branch != "" {
+		return ref.Branch
+	}
+	return "master"
+}
+
+// auth is basic auth from the GitRepository's secretRef, as source-controller reads it.
+func (r *reconciler) auth(ctx context.Context, repo *sourcev1.GitRepository) (transport.AuthMethod, error) {
+	if repo.Spec.SecretRef == nil {
+		return nil, nil
+	}
+	var s corev1.Secret
+	if err := r.c.Get(ctx, client.ObjectKey{Namespace: repo.Namespace, Name: repo.Spec.SecretRef.Name}, &s); err != nil {
+		return nil, fmt.Errorf("reading the GitRepository's secret: %w", err)
+	}
+	return &githttp.BasicAuth{Username: string(s.Data["username"]), Password: string(s.Data["password"])}, nil
 }
 
 // build runs kustomize on dir, generating a kustomization.yaml over its
