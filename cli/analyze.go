@@ -152,6 +152,9 @@ func runBacktest(ctx context.Context, env *Env, f backtestFlags) error {
 			cfg = pol.Systems[0].Prometheus
 		}
 		cfg.URL = f.prometheus
+		if err := cfg.CheckURL(); err != nil {
+			return usagef("--prometheus: %w", err)
+		}
 		if src, err = daemon.NewPrometheus(cfg); err != nil {
 			return err
 		}
