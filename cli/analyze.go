@@ -131,7 +131,7 @@ Exit codes: as analyze (0 healthy, 2 rollback, 3 inconclusive, 1 error).`,
 	fs.StringVar(&f.prometheus, "prometheus", "", "Prometheus HTTP API URL (overrides the policy's); range queries")
 	fs.StringVar(&f.from, "from", "", "start: RFC 3339 or unix seconds")
 	fs.StringVar(&f.to, "to", "", "end: RFC 3339 or unix seconds")
-	fs.Func("step", "evaluation step, e.g. 30s (default: each system's interval)", func(s string) error { return decodeDuration(&f.step, s) })
+	fs.Var((*stepFlag)(&f.step), "step", "evaluation step, e.g. 30s or 1m30s (default: each system's interval)")
 	fs.StringVar(&f.system, "system", "", "only this system (default: every system)")
 	fs.StringVar(&f.output, "output", "text", "text or json")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runBacktest(cmd.Context(), env, f) }
@@ -179,6 +179,9 @@ func runBacktest(ctx context.Context, env *Env, f backtestFlags) error {
 			cfg = pol.Systems[0].Prometheus
 		}
 		cfg.URL = f.prometheus
+		if err := cfg.CheckURL(); err != nil {
+			return usagef("--prometheus: %w", err)
+		}
 		if src, err = daemon.NewPrometheus(cfg); err != nil {
 			return err
 		}
@@ -188,6 +191,18 @@ func runBacktest(ctx context.Context, env *Env, f backtestFlags) error {
 		return err
 	}
 	return report(env, rep, f.output)
+}
+
+// stepFlag is a positive Prometheus-syntax duration flag.
+type stepFlag policy.Duration
+
+func (f *stepFlag) Set(s string) error { return decodeDuration((*policy.Duration)(f), s) }
+func (f *stepFlag) Type() string       { return "duration" }
+func (f *stepFlag) String() string {
+	if *f == 0 {
+		return ""
+	}
+	return policy.Duration(*f).String()
 }
 
 func decodeDuration(d *policy.Duration, s string) error {

@@ -116,7 +116,7 @@ func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {
 		return out // backtest --data and --prometheus need none
 	}
 	out.URL, out.BearerTokenFile, out.CAFile, out.InsecureSkipVerify = p.URL, p.BearerTokenFile, p.CAFile, p.InsecureSkipVerify
-	if err := checkURL(p.URL, urlBase, "use basicAuth or bearerTokenFile"); err != nil {
+	if err := out.CheckURL(); err != nil {
 		c.errf(path+".url", "%v", err)
 	}
 	if p.Timeout != nil {
