@@ -3,7 +3,11 @@ package backtest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,46 +56,84 @@ func replayScenario(t *testing.T, sc releases.Scenario, pol *policy.Policy) (*ba
 func TestRolloutScenarios(t *testing.T) {
 	for _, sc := range releases.Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
-			rep, truth := replayScenario(t, sc, nil)
-			pol, _ := policy.Parse("p.yaml", sc.Policy())
-			if len(rep.Rollouts) != len(sc.Want) {
-				t.Fatalf("found %d rollouts, want %d: %+v", len(rep.Rollouts), len(sc.Want), rep.Rollouts)
-			}
-			for _, r := range rep.Rollouts {
-				want, ok := sc.Want[r.Revision]
-				if !ok {
-					t.Fatalf("unexpected rollout %+v", r.Rollout)
-				}
-				svc, rel, _ := sc.Release(r.Revision)
-				if r.Missing == "" && (!r.Start.Equal(rel.At) || r.Previous != svc.Initial || r.Deployment != svc.Name) {
-					t.Errorf("%s: rollout %+v, want start %s from %s", r.Revision, r.Rollout, rel.At, svc.Initial)
-				}
-				if r.Decision != want.Decision {
-					t.Errorf("%s: decision %s (%s), want %s\n%s", r.Revision, r.Decision, r.Reason, want.Decision, rolloutTransitions(r))
-					continue
-				}
-				if r.Decision != backtest.Rollback {
-					t.Logf("%s %s: %s, %d evaluations, previous revision gone at %v", sc.Name, r.Revision, r.Decision, r.Evaluations, r.Completed)
-					continue
-				}
-				if want.Phase != "" && string(r.Phase) != want.Phase {
-					t.Errorf("%s: rolled back in the %s phase, want %s", r.Revision, r.Phase, want.Phase)
-				}
-				sys := pol.System(r.System)
-				visible, bar := deadline(t, sys, svc, rel, truth, rep.From)
-				delay := r.RollbackAt.Sub(rel.EffectAt())
-				t.Logf("%s %s: rollback at %s by %v in the %s phase, %s after the effect began, %s after it was visible (bar: %s)",
-					sc.Name, r.Revision, r.RollbackAt.Format(time.TimeOnly), r.Firing, r.Phase, delay, r.RollbackAt.Sub(visible), bar.Sub(visible))
-				if r.RollbackAt.Before(rel.EffectAt()) || r.RollbackAt.After(bar) {
-					t.Errorf("%s: rollback at %s, want between the effect at %s and %s (visible at %s + hold + 3 intervals)",
-						r.Revision, r.RollbackAt.Format(time.TimeOnly), rel.EffectAt().Format(time.TimeOnly), bar.Format(time.TimeOnly), visible.Format(time.TimeOnly))
-				}
-				if r.Evidence == nil || len(r.Evidence.Triggers) == 0 {
-					t.Errorf("%s: rollback without evidence", r.Revision)
-				}
+			for _, line := range checkScenario(t, sc) {
+				t.Log(line)
 			}
 		})
 	}
+}
+
+// TestRolloutScenariosSeeds runs every scenario with more seeds: a
+// measurement, run on demand under the heavy lock:
+//
+//	REWIND_ROLLOUT_SEEDS=20 /work/tools/heavy go test -run RolloutScenariosSeeds -v ./backtest/
+func TestRolloutScenariosSeeds(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("REWIND_ROLLOUT_SEEDS"))
+	if n <= 0 {
+		t.Skip("a measurement: set REWIND_ROLLOUT_SEEDS to the number of seeds per scenario")
+	}
+	for _, sc := range releases.Scenarios() {
+		var delays []time.Duration
+		for seed := 1000; seed < 1000+n; seed++ {
+			sc.History.Seed = uint64(seed)
+			for _, line := range checkScenario(t, sc) {
+				if d, ok := strings.CutPrefix(line, "delay "); ok {
+					v, _ := time.ParseDuration(d)
+					delays = append(delays, v)
+				}
+			}
+		}
+		slices.Sort(delays)
+		if len(delays) > 0 {
+			t.Logf("%s: %d seeds, delay after the effect was visible: median %s, max %s", sc.Name, n, delays[len(delays)/2], delays[len(delays)-1])
+		} else {
+			t.Logf("%s: %d seeds, as expected", sc.Name, n)
+		}
+	}
+}
+
+// checkScenario replays a scenario and checks every rollout's decision;
+// it returns what it measured, one line per rollout, and "delay D" lines.
+func checkScenario(t *testing.T, sc releases.Scenario) []string {
+	rep, truth := replayScenario(t, sc, nil)
+	pol, _ := policy.Parse("p.yaml", sc.Policy())
+	if len(rep.Rollouts) != len(sc.Want) {
+		t.Fatalf("%s seed %d: found %d rollouts, want %d: %+v", sc.Name, sc.History.Seed, len(rep.Rollouts), len(sc.Want), rep.Rollouts)
+	}
+	var out []string
+	for _, r := range rep.Rollouts {
+		want, ok := sc.Want[r.Revision]
+		if !ok {
+			t.Fatalf("unexpected rollout %+v", r.Rollout)
+		}
+		svc, rel, _ := sc.Release(r.Revision)
+		if r.Missing == "" && (!r.Start.Equal(rel.At) || r.Previous != svc.Initial || r.Deployment != svc.Name) {
+			t.Errorf("%s: rollout %+v, want start %s from %s", r.Revision, r.Rollout, rel.At, svc.Initial)
+		}
+		if r.Decision != want.Decision {
+			t.Errorf("%s seed %d %s: decision %s (%s), want %s\n%s", sc.Name, sc.History.Seed, r.Revision, r.Decision, r.Reason, want.Decision, rolloutTransitions(r))
+			continue
+		}
+		if r.Decision != backtest.Rollback {
+			out = append(out, fmt.Sprintf("%s %s: %s, %d evaluations, previous revision gone at %v", sc.Name, r.Revision, r.Decision, r.Evaluations, r.Completed))
+			continue
+		}
+		if want.Phase != "" && string(r.Phase) != want.Phase {
+			t.Errorf("%s seed %d %s: rolled back in the %s phase, want %s", sc.Name, sc.History.Seed, r.Revision, r.Phase, want.Phase)
+		}
+		visible, bar := deadline(t, pol.System(r.System), svc, rel, truth, rep.From)
+		out = append(out, fmt.Sprintf("%s %s: rollback at %s by %v in the %s phase, %s after the effect began, %s after it was visible (bar: %s)",
+			sc.Name, r.Revision, r.RollbackAt.Format(time.TimeOnly), r.Firing, r.Phase, r.RollbackAt.Sub(rel.EffectAt()), r.RollbackAt.Sub(visible), bar.Sub(visible)),
+			"delay "+r.RollbackAt.Sub(visible).String())
+		if r.RollbackAt.Before(rel.EffectAt()) || r.RollbackAt.After(bar) {
+			t.Errorf("%s seed %d %s: rollback at %s, want between the effect at %s and %s (visible at %s + hold + 3 intervals)",
+				sc.Name, sc.History.Seed, r.Revision, r.RollbackAt.Format(time.TimeOnly), rel.EffectAt().Format(time.TimeOnly), bar.Format(time.TimeOnly), visible.Format(time.TimeOnly))
+		}
+		if r.Evidence == nil || len(r.Evidence.Triggers) == 0 {
+			t.Errorf("%s: rollback without evidence", r.Revision)
+		}
+	}
+	return out
 }
 
 // judgeWindow is the window of the built-in watch policy's judge queries.

@@ -116,13 +116,19 @@ type historySystem struct {
 	refs       []Reference
 	index      [][]int // per template trigger: its triggers in sys, aligned with refs (one for one-sided)
 	names      []string
+	triggers   []*policy.Trigger // per template trigger, as judged here
 	start      time.Time
 	minSeasons int
 }
 
 // newHistory instantiates tmpl with canarySel now against baselineSel in
 // the references of a rollout that started at start.
-func newHistory(tmpl *policy.System, name, deployment, canarySel, baselineSel string, start time.Time) (*historySystem, error) {
+//
+// For a peer (canarySel == baselineSel, the peer's service), a judge trigger
+// against a fixed proportion (above) becomes a comparison with the peer's
+// own history (see peerJudge): an incident lifts two services' error rates
+// alike, but not always both across an absolute threshold at once.
+func newHistory(tmpl *policy.System, name, deployment, canarySel, baselineSel string, start time.Time, peer bool) (*historySystem, error) {
 	base, err := tmpl.Instantiate(name, deployment, canarySel, baselineSel)
 	if err != nil {
 		return nil, err
@@ -131,7 +137,11 @@ func newHistory(tmpl *policy.System, name, deployment, canarySel, baselineSel st
 	sys := *base
 	sys.Triggers = nil
 	for _, t := range base.Triggers {
+		if peer && t.Form == policy.FormJudge && t.Judge.Above != nil {
+			t = peerJudge(t)
+		}
 		h.names = append(h.names, t.Name)
+		h.triggers = append(h.triggers, t)
 		if !twoSided(t) {
 			h.index = append(h.index, []int{len(sys.Triggers)})
 			sys.Triggers = append(sys.Triggers, t)
@@ -150,6 +160,21 @@ func newHistory(tmpl *policy.System, name, deployment, canarySel, baselineSel st
 	}
 	h.sys = &sys
 	return h, nil
+}
+
+// PeerMinEffect is the factor by which a peer's proportion must exceed its
+// own history, for a trigger against a fixed proportion, to count as the
+// same degradation: the seed's error-rate factor.
+const PeerMinEffect = 1.5
+
+// peerJudge turns a judge trigger against a fixed proportion into a
+// comparison of the same counts with their history: worse by PeerMinEffect.
+func peerJudge(t *policy.Trigger) *policy.Trigger {
+	c := *t
+	j := *t.Judge
+	j.Above, j.Baseline, j.MinEffect = nil, j.Canary, PeerMinEffect
+	c.Judge = &j
+	return &c
 }
 
 // twoSided reports whether t compares the canary with a baseline.

@@ -118,7 +118,7 @@ func New(tmpl *policy.System, r rollout.Rollout, opt Options) (*Watch, error) {
 	if err != nil {
 		return nil, err
 	}
-	hist, err := newHistory(tmpl, r.System, r.Deployment, newSel, service, r.Start)
+	hist, err := newHistory(tmpl, r.System, r.Deployment, newSel, service, r.Start, false)
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +132,11 @@ func New(tmpl *policy.System, r rollout.Rollout, opt Options) (*Watch, error) {
 		if p.System == r.System {
 			continue
 		}
-		ps, err := newHistory(tmpl, r.System+"~"+p.Name, r.Deployment, p.Selector, p.Selector, r.Start)
+		ps, err := newHistory(tmpl, r.System+"~"+p.Name, r.Deployment, p.Selector, p.Selector, r.Start, true)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: %w", p.Name, err)
 		}
-		wt.peers = append(wt.peers, &peerSystem{Peer: p, hist: ps})
+		wt.peers = append(wt.peers, &peerSystem{Peer: p, hist: ps, seen: map[int]time.Time{}})
 	}
 	return wt, nil
 }
