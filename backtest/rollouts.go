@@ -3,6 +3,7 @@ package backtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -36,14 +37,51 @@ type RolloutReport struct {
 	Evaluations int        `json:"evaluations"`
 	// Reason says why the rollout is inconclusive when it was not judged.
 	Reason      string                 `json:"reason,omitempty"`
-	Shared      []watch.SharedIncident `json:"sharedIncidents,omitempty"`
+	Shared      []SharedEpisode        `json:"sharedIncidents,omitempty"`
 	Transitions []rewind.Transition    `json:"transitions"`
 	Final       []TriggerFinal         `json:"final,omitempty"`
 	Evidence    *rewind.Decision       `json:"evidence,omitempty"`
 }
 
-// maxSharedKept bounds the shared-incident cycles kept per rollout.
+// SharedEpisode is one trigger's degradation shared with peers over
+// consecutive evaluations.
+type SharedEpisode struct {
+	Trigger     string    `json:"trigger"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	Peers       []string  `json:"peers"`
+	Evaluations int       `json:"evaluations"`
+}
+
+// maxSharedKept bounds the shared-incident episodes kept per rollout.
 const maxSharedKept = 100
+
+// addShared merges the cycle's shared incidents into the episodes: one that
+// continues the trigger's last episode (the previous evaluation) extends it.
+func addShared(eps []SharedEpisode, shared []watch.SharedIncident, step time.Duration) []SharedEpisode {
+	for _, s := range shared {
+		merged := false
+		for i := len(eps) - 1; i >= 0; i-- {
+			e := &eps[i]
+			if e.Trigger != s.Trigger {
+				continue
+			}
+			if s.At.Sub(e.To) <= step {
+				e.To, e.Evaluations, merged = s.At, e.Evaluations+1, true
+				for _, p := range s.Peers {
+					if !slices.Contains(e.Peers, p) {
+						e.Peers = append(e.Peers, p)
+					}
+				}
+			}
+			break
+		}
+		if !merged && len(eps) < maxSharedKept {
+			eps = append(eps, SharedEpisode{Trigger: s.Trigger, From: s.At.UTC(), To: s.At.UTC(), Peers: slices.Clone(s.Peers), Evaluations: 1})
+		}
+	}
+	return eps
+}
 
 // runRollouts finds every rollout of the watch systems that started in
 // [From, To] and replays each one's watch.
@@ -151,9 +189,7 @@ func replayRollout(ctx context.Context, src rewind.Source, pol *policy.Policy, s
 		last = w.Evaluate(ctx, cache, at, pol.Hash)
 		rep.Evaluations++
 		rep.Transitions = append(rep.Transitions, last.Transitions...)
-		if len(rep.Shared) < maxSharedKept {
-			rep.Shared = append(rep.Shared, last.Shared...)
-		}
+		rep.Shared = addShared(rep.Shared, last.Shared, step)
 		t := at.UTC()
 		rep.Last, rep.Phase, inconclusive = &t, last.Phase, last.Inconclusive
 		if last.Decision != nil {

@@ -294,11 +294,8 @@ func printRollouts(w io.Writer, rep *backtest.Report) {
 			fmt.Fprintf(w, "%s: ROLLBACK at %s (%s phase, %s after the start) — firing: %v\n", head, r.RollbackAt.Format(time.RFC3339), r.Phase, r.RollbackAt.Sub(r.Start), r.Firing)
 		case backtest.SharedIncident:
 			fmt.Fprintf(w, "%s: SHARED INCIDENT — not rolled back\n", head)
-			for i, s := range r.Shared {
-				if i > 0 && s.Trigger == r.Shared[i-1].Trigger && s.At.Sub(r.Shared[i-1].At) <= 5*time.Minute {
-					continue
-				}
-				fmt.Fprintf(w, "  %s %s: the same degradation in %s\n", s.At.Format(time.RFC3339), s.Trigger, strings.Join(s.Peers, ", "))
+			for _, s := range r.Shared {
+				fmt.Fprintf(w, "  %s … %s %s: the same degradation in %s (%d evaluations)\n", s.From.Format(time.RFC3339), s.To.Format(time.TimeOnly), s.Trigger, strings.Join(s.Peers, ", "), s.Evaluations)
 			}
 		case backtest.Inconclusive:
 			fmt.Fprintf(w, "%s: INCONCLUSIVE — %s\n", head, orDefault(r.Reason, "some triggers have no data or their queries fail"))

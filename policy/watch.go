@@ -192,7 +192,9 @@ func (c *compiler) revisionSystem(path string, s *systemSpec, w *Watch, deployme
 		names[t.Name] = true
 		sys.Triggers = append(sys.Triggers, t)
 	}
-	sys.Rollback = c.rollback(path+".rollback", watchRollbackSpec(s.Rollback, w, deployment), canarySel, baselineSel)
+	// After `rollout undo` the whole service is the restored revision: the
+	// verification reads the service, whatever the rollout.
+	sys.Rollback = c.rollback(path+".rollback", watchRollbackSpec(s.Rollback, w, deployment), canarySel, w.ServiceSelector(deployment))
 	return sys
 }
 

@@ -40,6 +40,10 @@ func TestDefaultWatchPolicy(t *testing.T) {
 	if k == nil || k.Namespace != "dwcp" || k.Deployment != "dwcp-manager" || k.ScaleToZero || s.Rollback.Istio != nil {
 		t.Fatalf("rollback: %+v", s.Rollback)
 	}
+	// The verification reads the service: after the undo, it is the restored revision.
+	if !strings.Contains(s.Rollback.Verify.Query, `{status!~"5..", namespace="dwcp",app="dwcp-manager" }`) {
+		t.Fatalf("verify: %s", s.Rollback.Verify.Query)
+	}
 	// A template never matches a real revision.
 	if !strings.Contains(s.Triggers[0].Judge.Canary.Bad, `pod_template_hash="<new revision>"`) {
 		t.Fatalf("template query: %s", s.Triggers[0].Judge.Canary.Bad)
@@ -65,7 +69,7 @@ func TestInstantiate(t *testing.T) {
 	if got := r.Triggers[0].Judge.Baseline.Total; !strings.Contains(got, `pod_template_hash="5f6d7c8b9"`) {
 		t.Fatalf("baseline total: %s", got)
 	}
-	if !strings.Contains(r.Rollback.Verify.Query, `pod_template_hash="5f6d7c8b9"`) || !strings.Contains(r.Traffic.Query, `pod_template_hash="7d9f8c6b5"`) {
+	if !strings.Contains(r.Rollback.Verify.Query, `{status!~"5..", namespace="dwcp",app="dwcp-manager" }`) || !strings.Contains(r.Traffic.Query, `pod_template_hash="7d9f8c6b5"`) {
 		t.Fatalf("verify %s / traffic %s", r.Rollback.Verify.Query, r.Traffic.Query)
 	}
 	if r.Watch != w || r.Name != "dwcp-manager" || len(r.Triggers) != len(s.Triggers) {
