@@ -126,7 +126,7 @@ func checkScenario(t *testing.T, sc releases.Scenario) []string {
 			sc.Name, r.Revision, r.RollbackAt.Format(time.TimeOnly), r.Firing, r.Phase, r.RollbackAt.Sub(rel.EffectAt()), r.RollbackAt.Sub(visible), bar.Sub(visible)),
 			"delay "+r.RollbackAt.Sub(visible).String())
 		if r.RollbackAt.Before(rel.EffectAt()) || r.RollbackAt.After(bar) {
-			t.Errorf("%s seed %d %s: rollback at %s, want between the effect at %s and %s (visible at %s + hold + 3 intervals)",
+			t.Errorf("%s seed %d %s: rollback at %s, want between the effect at %s and %s (visible from %s for the hold, + 3 intervals)",
 				sc.Name, sc.History.Seed, r.Revision, r.RollbackAt.Format(time.TimeOnly), rel.EffectAt().Format(time.TimeOnly), bar.Format(time.TimeOnly), visible.Format(time.TimeOnly))
 		}
 		if r.Evidence == nil || len(r.Evidence.Triggers) == 0 {
@@ -141,39 +141,39 @@ const judgeWindow = 5 * time.Minute
 
 // deadline computes, from the generator's exact counts and independently of
 // PromQL, the phases and the references, when a bad release's effect became
-// visible to a judge trigger: the first evaluation instant at which the
-// trigger's test holds on the new revision's exact counts over its window,
-// against the previous revision's exact counts over the same window while
-// it served, else against the previous revision's over the hour before the
-// rollout. The rollback is due by the earliest of visible + the trigger's
-// hold, plus 3 intervals.
+// visible to a judge trigger for as long as the trigger's hold: the start of
+// the first run of evaluation instants, lasting at least the hold, at which
+// the trigger's test holds on the new revision's exact counts over its
+// window, against the previous revision's exact counts over the same window
+// while it served, else against the previous revision's over the hour
+// before the rollout. The rollback is due by the earliest such start plus
+// the hold, plus 3 intervals.
 func deadline(t *testing.T, sys *policy.System, svc releases.Service, rel releases.Release, truth releases.Truth, grid0 time.Time) (visible, bar time.Time) {
 	t.Helper()
 	step := sys.Interval
 	first := grid0.Add((rel.EffectAt().Sub(grid0) + step - 1) / step * step)
-	for at := first; at.Before(first.Add(2 * time.Hour)); at = at.Add(step) {
+	runs := make([]time.Time, len(sys.Triggers)) // start of each trigger's run
+	for at := first; at.Before(first.Add(2*time.Hour)) && bar.IsZero(); at = at.Add(step) {
 		c := truth.Between(svc.Name, rel.Hash, at.Add(-judgeWindow), at)
 		b := truth.Between(svc.Name, svc.Initial, at.Add(-judgeWindow), at)
 		if b.Requests == 0 {
 			b = truth.Between(svc.Name, svc.Initial, rel.At.Add(-time.Hour), rel.At)
 		}
-		for _, tr := range sys.Triggers {
+		for i, tr := range sys.Triggers {
 			if tr.Form != policy.FormJudge || !oracleHolds(tr.Judge, c, b) {
+				runs[i] = time.Time{}
 				continue
 			}
-			if visible.IsZero() {
-				visible = at
+			if runs[i].IsZero() {
+				runs[i] = at
 			}
-			if due := at.Add(tr.For + 3*step); bar.IsZero() || due.Before(bar) {
-				bar = due
+			if at.Sub(runs[i]) >= tr.For && (bar.IsZero() || at.Add(3*step).Before(bar)) {
+				visible, bar = runs[i], at.Add(3*step)
 			}
-		}
-		if !bar.IsZero() && at.After(bar) {
-			break
 		}
 	}
 	if visible.IsZero() {
-		t.Fatalf("the effect of %s never became visible in the exact counts", rel.Hash)
+		t.Fatalf("the effect of %s never became visible in the exact counts for as long as a hold", rel.Hash)
 	}
 	return visible, bar
 }
