@@ -21,7 +21,7 @@ func TestPolicyDefaultWatchValidates(t *testing.T) {
 	if code, out, errs := runCLI(t, "validate", "--policy", p); code != 0 || !strings.Contains(out, "valid") {
 		t.Fatalf("validate default --watch: %d %s %s", code, out, errs)
 	}
-	if code, _, errs := runCLI(t, "policy", "default", "--canary"); code != ExitError || !strings.Contains(errs, "[--watch]") {
+	if code, _, errs := runCLI(t, "policy", "default", "--canary"); code != ExitError || !strings.Contains(errs, "unknown flag: --canary") {
 		t.Fatalf("unknown flag: %d %s", code, errs)
 	}
 }
