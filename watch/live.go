@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -120,6 +121,14 @@ func NewLive(pol *policy.Policy, sys *policy.System, src rewind.Source, discover
 		judged: map[string]bool{}, idle: decide.NewSystemState(sys)}, nil
 }
 
+// Close stops the discovery's watch, when it keeps one (the API server's).
+func (l *Live) Close() error {
+	if c, ok := l.Discover.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 // LiveCycle is one evaluation of a live watch system.
 type LiveCycle struct {
 	Cycle
@@ -167,60 +176,72 @@ func (l *Live) Status() Status {
 	return st
 }
 
-// Evaluate runs one evaluation at `at`: discovery, then the current watch's
-// cycle. When discovery fails and no watch runs, every trigger is degraded
-// (three such cycles make the system blind); when the newest rollout
-// cannot be judged, every trigger has insufficient data. Neither rolls back.
+// Evaluate runs one evaluation at `at`: Observe, then Apply.
 func (l *Live) Evaluate(ctx context.Context, at time.Time, policyHash string) LiveCycle {
+	return l.Apply(l.Observe(ctx, at), policyHash)
+}
+
+// Pending is one live evaluation read, not yet applied.
+type Pending struct {
+	at       time.Time
+	watch    *Watch // nil: idle
+	observed Observed
+	outcome  rewind.Outcome // idle
+	reason   string         // idle
+}
+
+// Observe reads one evaluation at `at`: discovery, then the current
+// watch's observations. When discovery fails and no watch runs, every
+// trigger is degraded (three such cycles make the system blind); when the
+// newest rollout cannot be judged, every trigger has insufficient data.
+// Neither rolls back. Observe does the I/O; Apply, under the caller's lock,
+// changes what State and Status show.
+func (l *Live) Observe(ctx context.Context, at time.Time) Pending {
 	rs, err := l.Discover.Rollouts(ctx, at)
 	l.mu.Lock()
 	if err == nil {
 		l.update(rs, at)
 	}
-	w, ended := l.current, l.ended
-	l.mu.Unlock()
-	if w != nil && ended == "" && w.Done(at) {
-		l.finish(w, "watched")
-		ended = "watched"
-	}
-	if w == nil || ended != "" {
-		reason, outcome := "no rollout of "+l.System.Watch.Namespace+"/"+l.System.Watch.Deployment+" is being watched", rewind.OutcomeFalse
-		switch {
-		case err != nil:
-			reason, outcome = "rollout discovery failed: "+err.Error(), rewind.OutcomeError
-		case l.missingNow() != "":
-			reason, outcome = "the newest rollout cannot be judged: "+l.missingNow(), rewind.OutcomeNoData
-		}
-		return l.idleCycle(at, policyHash, outcome, reason)
-	}
-	cyc := w.Evaluate(ctx, l.Source, at, policyHash)
-	r := w.Rollout
-	lc := LiveCycle{Cycle: cyc, Rollout: &r}
-	if cyc.Decision != nil {
-		l.finish(w, "rolled back")
-	}
-	l.mu.Lock()
-	lc.Started = w.State().Evaluations == 1
-	l.mu.Unlock()
-	return lc
-}
-
-func (l *Live) missingNow() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.missing == nil {
-		return ""
-	}
-	return l.missing.Missing
-}
-
-func (l *Live) finish(w *Watch, why string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.current == w && l.ended == "" {
-		l.ended = why
+	w := l.current
+	if w != nil && l.ended == "" && w.Done(at) {
+		l.ended = "watched"
 		l.judged[w.Rollout.Key()] = true
 	}
+	idle := w == nil || l.ended != ""
+	missing := ""
+	if l.missing != nil {
+		missing = l.missing.Missing
+	}
+	l.mu.Unlock()
+	if !idle {
+		return Pending{at: at, watch: w, observed: w.Observe(ctx, l.Source, at)}
+	}
+	p := Pending{at: at, outcome: rewind.OutcomeFalse,
+		reason: "no rollout of " + l.System.Watch.Namespace + "/" + l.System.Watch.Deployment + " is being watched"}
+	switch {
+	case err != nil:
+		p.outcome, p.reason = rewind.OutcomeError, "rollout discovery failed: "+err.Error()
+	case missing != "":
+		p.outcome, p.reason = rewind.OutcomeNoData, "the newest rollout cannot be judged: "+missing
+	}
+	return p
+}
+
+// Apply advances the current watch (or the idle state) by one evaluation.
+func (l *Live) Apply(p Pending, policyHash string) LiveCycle {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p.watch == nil {
+		return l.idleCycle(p.at, policyHash, p.outcome, p.reason)
+	}
+	cyc := p.watch.Apply(p.observed, policyHash)
+	r := p.watch.Rollout
+	lc := LiveCycle{Cycle: cyc, Rollout: &r, Started: p.watch.State().Evaluations == 1}
+	if cyc.Decision != nil && l.current == p.watch && l.ended == "" {
+		l.ended = "rolled back"
+		l.judged[r.Key()] = true
+	}
+	return lc
 }
 
 // update starts the watch of the newest rollout when it is new. Called with l.mu held.
@@ -267,7 +288,8 @@ func (l *Live) update(rs []rollout.Rollout, at time.Time) {
 	l.started++
 }
 
-// idleCycle applies one outcome to every trigger of the idle state.
+// idleCycle applies one outcome to every trigger of the idle state. Called
+// with l.mu held.
 func (l *Live) idleCycle(at time.Time, policyHash string, outcome rewind.Outcome, reason string) LiveCycle {
 	obs := make([]rewind.Observation, len(l.System.Triggers))
 	for i, t := range l.System.Triggers {
@@ -277,8 +299,6 @@ func (l *Live) idleCycle(at time.Time, policyHash string, outcome rewind.Outcome
 		}
 		obs[i] = rewind.Observation{Trigger: t.Name, At: at, Outcome: o, Reason: reason}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	cyc := l.idle.Apply(at, obs, policyHash)
 	cyc.Decision, cyc.Firing = nil, nil // an idle system never decides
 	return LiveCycle{Cycle: Cycle{Cycle: cyc, Observations: obs}}

@@ -163,21 +163,44 @@ func (w *Watch) Done(at time.Time) bool {
 // of that phase, the shared-incident check of every trigger that holds,
 // and the state machines. policyHash goes into decisions.
 func (w *Watch) Evaluate(ctx context.Context, src rewind.Source, at time.Time, policyHash string) Cycle {
-	if w.Phase == PhaseCompare && !w.previousServes(ctx, src, at) {
-		w.Phase, w.Completed = PhaseHistory, at
+	return w.Apply(w.Observe(ctx, src, at), policyHash)
+}
+
+// Observed is what one evaluation read, before the state machines see it.
+type Observed struct {
+	At           time.Time
+	Phase        Phase
+	Observations []rewind.Observation
+	Shared       []SharedIncident
+}
+
+// Observe reads one evaluation: the phase and the observations of every
+// trigger, with the shared-incident check. It changes nothing that Apply,
+// Ends, Done or State read, so that a caller may show the watch while it
+// runs (Apply under the caller's lock).
+func (w *Watch) Observe(ctx context.Context, src rewind.Source, at time.Time) Observed {
+	o := Observed{At: at, Phase: w.Phase}
+	if o.Phase == PhaseCompare && !w.previousServes(ctx, src, at) {
+		o.Phase = PhaseHistory
 	}
-	var obs []rewind.Observation
-	if w.Phase == PhaseCompare {
-		obs = observe.Cycle(ctx, src, w.System, at, w.opt.Concurrency)
-		for i := range obs {
-			obs[i].Reason = strings.TrimSpace("new vs previous revision: " + obs[i].Reason)
+	if o.Phase == PhaseCompare {
+		o.Observations = observe.Cycle(ctx, src, w.System, at, w.opt.Concurrency)
+		for i := range o.Observations {
+			o.Observations[i].Reason = strings.TrimSpace("new vs previous revision: " + o.Observations[i].Reason)
 		}
 	} else {
-		obs = w.history.observe(ctx, src, at, w.opt.Concurrency)
+		o.Observations = w.history.observe(ctx, src, at, w.opt.Concurrency)
 	}
-	shared := w.shared(ctx, src, at, obs)
-	cyc := Cycle{Cycle: w.state.Apply(at, obs, policyHash), Phase: w.Phase, Shared: shared, Observations: obs}
-	return cyc
+	o.Shared = w.shared(ctx, src, at, o.Observations)
+	return o
+}
+
+// Apply advances the phase and the state machines by one observed evaluation.
+func (w *Watch) Apply(o Observed, policyHash string) Cycle {
+	if w.Phase == PhaseCompare && o.Phase == PhaseHistory {
+		w.Phase, w.Completed = PhaseHistory, o.At
+	}
+	return Cycle{Cycle: w.state.Apply(o.At, o.Observations, policyHash), Phase: w.Phase, Shared: o.Shared, Observations: o.Observations}
 }
 
 // previousServes reports whether the previous revision still has requests
