@@ -30,6 +30,7 @@ type generation struct {
 	notifiers map[string]rewind.Notifier
 	router    notify.Router
 	checks    []check
+	kube      func(kubeconfig string) *Kube // the generation's clusters, by kubeconfig path
 }
 
 // built is one system of a generation.
@@ -67,6 +68,7 @@ func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
 			}
 			return kubes[path]
 		}}
+	g.kube = env.Kube
 	sources := map[policy.Prometheus]*check{}
 	var endpoints []policy.Prometheus // in the policy's order
 	srcs := map[policy.Prometheus]rewind.Source{}
@@ -138,6 +140,9 @@ func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*b
 		ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle, a}
 	}
 	ex[rewind.StepVerify] = &verify.Validator{Source: src, System: sys, Now: d.opt.Now, Poll: d.opt.Poll}
+	if sys.Watch != nil {
+		watchSteps(ex)
+	}
 	timeouts := map[rewind.StepName]time.Duration{
 		rewind.StepDrain:  plan.DefaultTimeouts[rewind.StepDrain] + rb.Drain.Within,
 		rewind.StepVerify: rb.Verify.Timeout + 30*time.Second, // the validator bounds itself; this is the backstop
