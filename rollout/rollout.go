@@ -90,7 +90,7 @@ func Discover(system, ns, deployment, revisionLabel string, inv Inventory, from,
 	byHash := map[string]bool{}
 	for _, rs := range owned {
 		byHash[rs.hash] = true
-		if !strings.HasPrefix(rs.name, prefix) {
+		if !strings.HasPrefix(rs.name, prefix) || rs.hash == "" {
 			r := base
 			r.ReplicaSet, r.Revision, r.Start = rs.name, rs.name, rs.created
 			r.Missing = fmt.Sprintf("ReplicaSet %s is not named %s<pod-template-hash>: its revision is unknown", rs.name, prefix)
