@@ -144,9 +144,9 @@ const judgeWindow = 5 * time.Minute
 // visible to a judge trigger for as long as the trigger's hold: the start of
 // the first run of evaluation instants, lasting at least the hold, at which
 // the trigger's test holds on the new revision's exact counts over its
-// window, against the previous revision's exact counts over the same window
-// while it served, else against the previous revision's over the hour
-// before the rollout. The rollback is due by the earliest such start plus
+// window (with at least the traffic guard's rate), against the previous
+// revision's exact counts over the same window while it served, else
+// against the previous revision's over the hour before the rollout. The rollback is due by the earliest such start plus
 // the hold, plus 3 intervals.
 func deadline(t *testing.T, sys *policy.System, svc releases.Service, rel releases.Release, truth releases.Truth, grid0 time.Time) (visible, bar time.Time) {
 	t.Helper()
@@ -159,8 +159,12 @@ func deadline(t *testing.T, sys *policy.System, svc releases.Service, rel releas
 		if b.Requests == 0 {
 			b = truth.Between(svc.Name, svc.Initial, rel.At.Add(-time.Hour), rel.At)
 		}
+		// The traffic guard: below traffic.atLeast requests per second
+		// over the window nothing is judged (the window is the traffic
+		// query's too).
+		guarded := sys.Traffic != nil && c.Requests/judgeWindow.Seconds() < sys.Traffic.AtLeast
 		for i, tr := range sys.Triggers {
-			if tr.Form != policy.FormJudge || !oracleHolds(tr.Judge, c, b) {
+			if tr.Form != policy.FormJudge || guarded && tr.Guarded || !oracleHolds(tr.Judge, c, b) {
 				runs[i] = time.Time{}
 				continue
 			}
