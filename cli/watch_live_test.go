@@ -161,11 +161,13 @@ func TestServeWatchUndoesABadRollout(t *testing.T) {
 		t.Fatalf("deployment: revision %s, replicas %d, image %s", rev, *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image)
 	}
 	var rb struct {
-		Steps []struct{ Name, State, Detail string }
+		Rollback struct {
+			Steps []struct{ Name, State, Detail string }
+		}
 	}
 	_ = json.Unmarshal([]byte(detail), &rb)
 	steps := map[string]string{}
-	for _, s := range rb.Steps {
+	for _, s := range rb.Rollback.Steps {
 		steps[s.Name] = s.State
 	}
 	for name, want := range map[string]string{"drain": "skipped", "check-baseline": "skipped", "undo": "done", "scale-down": "skipped", "evidence": "done", "verify": "done"} {
@@ -180,12 +182,23 @@ func TestServeWatchUndoesABadRollout(t *testing.T) {
 	// The API and /metrics show the rollout and its end.
 	var st status
 	_, body := call(t, "GET", base+"/api/v1/systems", token, "")
+	// Two watches: the release to v2 a minute before serve started (still in
+	// its watch), then the bad one, from v2.
+	rss, err := cs.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes := map[string]string{}
+	for _, rs := range rss.Items {
+		hashes[rs.Spec.Template.Spec.Containers[0].Image] = rs.Labels["pod-template-hash"]
+	}
 	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.Systems) != 1 || st.Systems[0].Watch == nil || st.Systems[0].Watch.Rollout == nil ||
-		st.Systems[0].Watch.Ended != "rolled back" || st.Systems[0].Watch.Watches != 1 {
-		t.Fatalf("systems: %s", body)
+		st.Systems[0].Watch.Ended != "rolled back" || st.Systems[0].Watch.Watches != 2 ||
+		st.Systems[0].Watch.Rollout.Revision != hashes[imageV3] || st.Systems[0].Watch.Rollout.Previous != hashes[kubetest.ImageV2] {
+		t.Fatalf("systems (revisions by image %v): %s", hashes, body)
 	}
 	_, metrics := call(t, "GET", base+"/metrics", "", "")
-	for _, want := range []string{`rewind_watch_rollouts_total{system="checkout"} 1`, `rewind_rollbacks_total{result="succeeded",system="checkout",trigger=`} {
+	for _, want := range []string{`rewind_watch_rollouts_total{system="checkout"} 2`, `rewind_rollbacks_total{result="succeeded",system="checkout",trigger=`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -54,6 +54,11 @@ type Inventory struct {
 	// series carried it (a count by (revisionLabel) range query). Optional:
 	// it reveals revisions that kube-state-metrics does not know.
 	Revisions rewind.Matrix
+	// Numbers: per ReplicaSet, the Deployment's revision number
+	// (deployment.kubernetes.io/revision), when known (the API server).
+	// It orders ReplicaSets created within the same second, which creation
+	// times (whole seconds) cannot.
+	Numbers map[string]int64
 }
 
 // Discover lists the rollouts of deployment (namespace ns, watched by
@@ -111,10 +116,14 @@ func Discover(system, ns, deployment, revisionLabel string, inv Inventory, from,
 		known = append(known, rs)
 	}
 	sort.Slice(known, func(i, j int) bool {
-		if !known[i].created.Equal(known[j].created) {
-			return known[i].created.Before(known[j].created)
+		a, b := known[i], known[j]
+		if !a.created.Equal(b.created) {
+			return a.created.Before(b.created)
 		}
-		return known[i].name < known[j].name
+		if na, nb := inv.Numbers[a.name], inv.Numbers[b.name]; na != nb {
+			return na < nb
+		}
+		return a.name < b.name
 	})
 	for i, rs := range known {
 		if i == 0 || !in(rs.created, from, to) {

@@ -80,6 +80,20 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestDiscoverSameSecond: ReplicaSets created within the same second are
+// ordered by the Deployment's revision numbers when they are known.
+func TestDiscoverSameSecond(t *testing.T) {
+	inv := Inventory{
+		Owners:  rewind.Vector{owner("checkout-zzz", "checkout"), owner("checkout-aaa", "checkout")},
+		Created: rewind.Vector{created("checkout-zzz", t0), created("checkout-aaa", t0)},
+		Numbers: map[string]int64{"checkout-zzz": 1, "checkout-aaa": 2},
+	}
+	got := Discover("c", "shop", "checkout", "pod_template_hash", inv, t0.Add(-time.Hour), t0.Add(time.Hour))
+	if len(got) != 1 || got[0].Revision != "aaa" || got[0].Previous != "zzz" {
+		t.Fatalf("%+v", got)
+	}
+}
+
 func TestDiscoverIgnoresJunk(t *testing.T) {
 	inv := Inventory{
 		Owners:  rewind.Vector{owner("checkout-aaa", "checkout"), owner("checkout-bbb", "checkout"), {Labels: map[string]string{"owner_name": "checkout"}}},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ import (
 )
 
 var replicaSets = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+
+// revisionAnnotation numbers a Deployment's ReplicaSets in rollout order.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // Discoverer lists the rollouts of one watch system's Deployment from a
 // watch of its namespace's ReplicaSets. The watch starts at the first call
@@ -96,6 +100,12 @@ func Inventory[T any](namespace string, objs []T) rollout.Inventory {
 			inv.Owners = append(inv.Owners, rewind.Sample{Labels: map[string]string{
 				"namespace": namespace, "replicaset": m.GetName(), "owner_kind": "Deployment", "owner_name": ref.Name}, V: 1})
 		}
+		if n, err := strconv.ParseInt(m.GetAnnotations()[revisionAnnotation], 10, 64); err == nil {
+			if inv.Numbers == nil {
+				inv.Numbers = map[string]int64{}
+			}
+			inv.Numbers[m.GetName()] = n
+		}
 		if c := m.GetCreationTimestamp(); !c.IsZero() {
 			inv.Created = append(inv.Created, rewind.Sample{Labels: map[string]string{"namespace": namespace, "replicaset": m.GetName()},
 				V: float64(c.Unix())})
@@ -118,7 +128,8 @@ func (d *Discoverer) start() (informers.GenericInformer, error) {
 	if err != nil {
 		return nil, err
 	}
-	inf := metadatainformer.NewFilteredMetadataInformer(client, replicaSets, d.namespace, 0, cache.Indexers{}, nil)
+	inf := metadatainformer.NewFilteredMetadataInformer(client, replicaSets, d.namespace, 0,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := inf.Informer().SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		d.watchErr(err)
