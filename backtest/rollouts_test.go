@@ -64,9 +64,9 @@ func TestRolloutScenarios(t *testing.T) {
 }
 
 // TestRolloutScenariosSeeds runs every scenario with more seeds: a
-// measurement, run on demand under the heavy lock:
+// measurement, run on demand (about a minute for 30 seeds):
 //
-//	REWIND_ROLLOUT_SEEDS=20 /work/tools/heavy go test -run RolloutScenariosSeeds -v ./backtest/
+//	REWIND_ROLLOUT_SEEDS=30 go test -count=1 -run RolloutScenariosSeeds -v ./backtest/
 func TestRolloutScenariosSeeds(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("REWIND_ROLLOUT_SEEDS"))
 	if n <= 0 {
