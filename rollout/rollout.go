@@ -125,7 +125,9 @@ func Discover(system, ns, deployment, revisionLabel string, inv Inventory, from,
 		}
 		return a.name < b.name
 	})
+	order := map[string]int{}
 	for i, rs := range known {
+		order[rs.name] = i
 		if i == 0 || !in(rs.created, from, to) {
 			continue // the first ReplicaSet is a creation, not a rollout
 		}
@@ -142,11 +144,19 @@ func Discover(system, ns, deployment, revisionLabel string, inv Inventory, from,
 		r.Missing = fmt.Sprintf("revision %s=%q is on the service's series but kube-state-metrics has no ReplicaSet %s%s (kube_replicaset_owner missing): the rollout's start and previous revision are unknown", revisionLabel, hash, prefix, hash)
 		out = append(out, r)
 	}
+	// By start; within one second the judged rollouts first, in the order
+	// of their ReplicaSets, the others by revision.
 	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Start.Equal(out[j].Start) {
-			return out[i].Start.Before(out[j].Start)
+		a, b := out[i], out[j]
+		switch {
+		case !a.Start.Equal(b.Start):
+			return a.Start.Before(b.Start)
+		case (a.Missing == "") != (b.Missing == ""):
+			return a.Missing == ""
+		case a.Missing == "":
+			return order[a.ReplicaSet] < order[b.ReplicaSet]
 		}
-		return out[i].Revision < out[j].Revision
+		return a.Revision < b.Revision
 	})
 	return out
 }

@@ -84,12 +84,12 @@ func TestDiscover(t *testing.T) {
 // ordered by the Deployment's revision numbers when they are known.
 func TestDiscoverSameSecond(t *testing.T) {
 	inv := Inventory{
-		Owners:  rewind.Vector{owner("checkout-zzz", "checkout"), owner("checkout-aaa", "checkout")},
-		Created: rewind.Vector{created("checkout-zzz", t0), created("checkout-aaa", t0)},
-		Numbers: map[string]int64{"checkout-zzz": 1, "checkout-aaa": 2},
+		Owners:  rewind.Vector{owner("checkout-zzz", "checkout"), owner("checkout-aaa", "checkout"), owner("checkout-mmm", "checkout")},
+		Created: rewind.Vector{created("checkout-zzz", t0), created("checkout-aaa", t0), created("checkout-mmm", t0)},
+		Numbers: map[string]int64{"checkout-zzz": 1, "checkout-aaa": 2, "checkout-mmm": 3},
 	}
 	got := Discover("c", "shop", "checkout", "pod_template_hash", inv, t0.Add(-time.Hour), t0.Add(time.Hour))
-	if len(got) != 1 || got[0].Revision != "aaa" || got[0].Previous != "zzz" {
+	if len(got) != 2 || got[0].Revision != "aaa" || got[0].Previous != "zzz" || got[1].Revision != "mmm" || got[1].Previous != "aaa" {
 		t.Fatalf("%+v", got)
 	}
 }
