@@ -117,7 +117,7 @@ func runRollouts(ctx context.Context, src rewind.Source, pol *policy.Policy, sys
 	for _, sys := range systems {
 		peers := watch.Peers(pol, sys, func(s *policy.System) []string { return deployments[s] })
 		for i, r := range all {
-			if r.System != sys.Watch.SystemName(sys.Name, r.Deployment) || !owns(sys, r) {
+			if r.System != sys.Watch.SystemName(sys.Name, r.Deployment) {
 				continue
 			}
 			until, cut := opt.To, "range"
@@ -133,12 +133,6 @@ func runRollouts(ctx context.Context, src rewind.Source, pol *policy.Policy, sys
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out, nil
-}
-
-// owns reports whether r was found for sys (and not for another watch
-// system of the same Deployment name).
-func owns(sys *policy.System, r rollout.Rollout) bool {
-	return r.Namespace == sys.Watch.Namespace
 }
 
 // nextRollout is the next judged rollout of the same Deployment after all[i].

@@ -89,7 +89,7 @@ type Live struct {
 	mu      sync.Mutex
 	current *Watch
 	ended   string // why the current watch no longer evaluates ("" while it does)
-	judged  map[string]bool
+	judged  map[string]time.Time // rollouts whose watch ended, by key: their start
 	missing *rollout.Rollout // the newest rollout, when it cannot be judged
 	idle    *decide.SystemState
 	started int
@@ -118,7 +118,7 @@ func NewLive(pol *policy.Policy, sys *policy.System, src rewind.Source, discover
 		return []string{s.Watch.Deployment}
 	})
 	return &Live{System: sys, Source: src, Discover: discover, Peers: peers, Registry: reg,
-		judged: map[string]bool{}, idle: decide.NewSystemState(sys)}, nil
+		judged: map[string]time.Time{}, idle: decide.NewSystemState(sys)}, nil
 }
 
 // Close stops the discovery's watch, when it keeps one (the API server's).
@@ -205,7 +205,7 @@ func (l *Live) Observe(ctx context.Context, at time.Time) Pending {
 	w := l.current
 	if w != nil && l.ended == "" && w.Done(at) {
 		l.ended = "watched"
-		l.judged[w.Rollout.Key()] = true
+		l.judged[w.Rollout.Key()] = w.Rollout.Start
 	}
 	idle := w == nil || l.ended != ""
 	missing := ""
@@ -239,7 +239,7 @@ func (l *Live) Apply(p Pending, policyHash string) LiveCycle {
 	lc := LiveCycle{Cycle: cyc, Rollout: &r, Started: p.watch.State().Evaluations == 1}
 	if cyc.Decision != nil && l.current == p.watch && l.ended == "" {
 		l.ended = "rolled back"
-		l.judged[r.Key()] = true
+		l.judged[r.Key()] = r.Start
 	}
 	return lc
 }
@@ -271,7 +271,12 @@ func (l *Live) update(rs []rollout.Rollout, at time.Time) {
 		return
 	}
 	l.missing = nil
-	if l.current != nil && l.current.Rollout.Key() == newest.Key() || l.judged[newest.Key()] {
+	for k, start := range l.judged { // bounded: what discovery can still find
+		if at.Sub(start) > Lookback(l.System) {
+			delete(l.judged, k)
+		}
+	}
+	if _, done := l.judged[newest.Key()]; done || l.current != nil && l.current.Rollout.Key() == newest.Key() {
 		return
 	}
 	w, err := New(l.System, *newest, Options{Peers: l.Peers, Deployed: l.Registry.Deployed})
@@ -282,7 +287,7 @@ func (l *Live) update(rs []rollout.Rollout, at time.Time) {
 		return
 	}
 	if l.current != nil && l.ended == "" {
-		l.judged[l.current.Rollout.Key()] = true
+		l.judged[l.current.Rollout.Key()] = l.current.Rollout.Start
 	}
 	l.current, l.ended = w, ""
 	l.started++

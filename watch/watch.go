@@ -50,6 +50,11 @@ type Peer struct {
 	System string
 }
 
+// MaxPeers bounds the peers a watch compares a degradation with (the first
+// ones, in the policy's order): each costs its history queries at every
+// evaluation where a trigger holds.
+const MaxPeers = 16
+
 // Options configure a watch.
 type Options struct {
 	// Peers are the services compared with before a degradation is blamed on
@@ -131,6 +136,9 @@ func New(tmpl *policy.System, r rollout.Rollout, opt Options) (*Watch, error) {
 	for _, p := range opt.Peers {
 		if p.System == r.System {
 			continue
+		}
+		if len(wt.peers) == MaxPeers {
+			break
 		}
 		ps, err := newHistory(tmpl, r.System+"~"+p.Name, r.Deployment, p.Selector, p.Selector, r.Start, true)
 		if err != nil {
