@@ -114,8 +114,17 @@ func TestWatchBacktestEmbeddedAndRealPrometheusAgree(t *testing.T) {
 	}
 	t.Logf("both find %d rollouts and decide alike:\n%s", len(real.Rollouts), summary(real))
 
+	// analyze on a watch system replays its rollouts up to now: at 09:45 the
+	// slow release of checkout has just been rolled back.
+	withURL := writeFile(t, "watch-live.yaml", strings.Replace(string(releases.WatchPolicy(h, watched)),
+		"  - name: checkout\n    interval: 30s\n", "  - name: checkout\n    interval: 30s\n    prometheus: { url: '"+prom.URL+"' }\n", 1))
+	code, out, stderr := runAt(t, h.Start.Add(45*time.Minute), "analyze", "--policy", withURL, "--system", "checkout")
+	if code != ExitRollback || !strings.Contains(out, "checkout: rollout of a/checkout to 8b6d5c7f9 (from 5c9d7f6b8) at 2026-03-02T09:10:00Z: ROLLBACK at 2026-03-02T09:44:00Z") {
+		t.Fatalf("analyze at 09:45: exit %d\n%s%s", code, out, stderr)
+	}
+
 	// The text report names each rollout with its decision.
-	code, out, _ := runCLI(t, "backtest", "--policy", pol, "--from", from, "--to", to, "--data", dataFile)
+	code, out, _ = runCLI(t, "backtest", "--policy", pol, "--from", from, "--to", to, "--data", dataFile)
 	for _, s := range []string{"checkout: rollout of a/checkout to 8b6d5c7f9 (from 5c9d7f6b8) at 2026-03-02T09:10:00Z: ROLLBACK at", "orders: rollout of b/orders to 9f7c6b5d8", "SHARED INCIDENT", "billing: rollout of d/billing to 4d7f6c9b8", "INCONCLUSIVE — revision pod_template_hash=\"4d7f6c9b8\"", "payments: no rollout in"} {
 		if code != ExitRollback || !strings.Contains(out, s) {
 			t.Fatalf("text report (exit %d) lacks %q:\n%s", code, s, out)
