@@ -43,8 +43,14 @@ type Discoverer struct {
 	mu       sync.Mutex
 	informer informers.GenericInformer
 	stop     context.CancelFunc
-	lastErr  error // the watch's last error (forbidden, unreachable)
+	lastErr  error     // the watch's last error (forbidden, unreachable)
+	errAt    time.Time // when
 }
+
+// failingFor is how long after its last error the watch counts as failing:
+// the reflector retries with a backoff of at most about 30 s, so a watch
+// that keeps failing reports an error at least that often.
+const failingFor = time.Minute
 
 // New prepares the discovery of sys's rollouts; config gives the client
 // configuration when the watch starts.
@@ -75,6 +81,14 @@ func (d *Discoverer) Rollouts(ctx context.Context, at time.Time) ([]rollout.Roll
 			}
 			return nil, fmt.Errorf("the watch of ReplicaSets in %s has not synced yet", d.namespace)
 		}
+	}
+	d.mu.Lock()
+	last, at := d.lastErr, d.errAt
+	d.mu.Unlock()
+	if last != nil && time.Since(at) < failingFor {
+		// The cache may be filled by lists alone: without the watch it
+		// misses new ReplicaSets for a backoff at a time.
+		return nil, fmt.Errorf("the watch of ReplicaSets in %s fails: %w", d.namespace, last)
 	}
 	objs, err := inf.Lister().ByNamespace(d.namespace).List(labels.Everything())
 	if err != nil {
@@ -148,7 +162,7 @@ func (d *Discoverer) watchErr(err error) {
 		return
 	}
 	d.mu.Lock()
-	d.lastErr = err
+	d.lastErr, d.errAt = err, time.Now()
 	d.mu.Unlock()
 }
 

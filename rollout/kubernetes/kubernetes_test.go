@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -126,8 +127,10 @@ func TestDiscoverer(t *testing.T) {
 		return err == nil && len(got) == 2 && got[1].Previous == hash(kubetest.ImageV2), "the v3 rollout is not listed"
 	})
 
-	// Without either verb the discovery fails; it never says "no rollouts".
-	for _, verb := range r.Rules[0].Verbs {
+	// Without watch the discovery fails; it never says "no rollouts". (Without
+	// list it works on this API server, which serves the initial list as a
+	// stream of watch events; list is the fallback of servers that do not.)
+	for _, verb := range []string{"watch"} {
 		user := "without-" + verb
 		rule := r.Rules[0]
 		rule.Verbs = nil
@@ -138,14 +141,14 @@ func TestDiscoverer(t *testing.T) {
 		}
 		grant(t, admin, ns, user, []rbacv1.PolicyRule{rule})
 		d, _ := rolloutkube.New(sys, 3*time.Hour, cfgFor(user))
-		short, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		got, err := d.Rollouts(short, time.Now())
-		cancel()
+		var err error
+		testenv.Eventually(t, 30*time.Second, "discovery to fail without "+verb, func() (bool, string) {
+			short, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			got, err = d.Rollouts(short, time.Now())
+			return err != nil, fmt.Sprintf("%+v", got)
+		})
 		d.Close()
-		if err == nil {
-			t.Errorf("without %s: discovery succeeded with %+v", verb, got)
-		} else {
-			t.Logf("without %s: %v", verb, err)
-		}
+		t.Logf("without %s: %v", verb, err)
 	}
 }
