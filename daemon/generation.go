@@ -30,7 +30,6 @@ type generation struct {
 	notifiers map[string]rewind.Notifier
 	router    notify.Router
 	checks    []check
-	kube      func(kubeconfig string) *Kube // the generation's clusters, by kubeconfig path
 }
 
 // built is one system of a generation.
@@ -68,7 +67,6 @@ func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
 			}
 			return kubes[path]
 		}}
-	g.kube = env.Kube
 	sources := map[policy.Prometheus]*check{}
 	var endpoints []policy.Prometheus // in the policy's order
 	srcs := map[policy.Prometheus]rewind.Source{}
