@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,6 +64,12 @@ func analyze(ctx context.Context, env *Env, file, system, output string) error {
 		}
 		// One instant cannot show a hold time: replay max(for)+interval up to now.
 		steps := int(sys.MaxFor()/sys.Interval) + 1
+		if sys.Watch != nil {
+			// A watch judges a rollout from its start: replay every rollout
+			// whose watch may still run (started within its duration and
+			// two hours for the rollout itself).
+			steps = int((sys.Watch.Duration+2*time.Hour)/sys.Interval) + 1
+		}
 		from := now.Add(-time.Duration(steps) * sys.Interval)
 		r, err := backtest.Run(ctx, src, pol, backtest.Options{From: from, To: now, System: sys.Name})
 		if err != nil {
@@ -72,8 +79,10 @@ func analyze(ctx context.Context, env *Env, file, system, output string) error {
 			rep.From = from
 		}
 		rep.Systems = append(rep.Systems, r.Systems...)
+		rep.Rollouts = append(rep.Rollouts, r.Rollouts...)
+		rep.Watches = append(rep.Watches, r.Watches...)
 	}
-	if len(rep.Systems) == 0 {
+	if len(rep.Systems) == 0 && len(rep.Watches) == 0 {
 		return fmt.Errorf("no system named %q in %s", system, pol.File)
 	}
 	// The GitOps owners, all looked at within gitopsLookTimeout: a cluster
@@ -260,13 +269,21 @@ func reportWith(env *Env, rep *backtest.Report, output string, owners map[string
 		}
 	} else {
 		printText(env.Stdout, rep, owners)
+		printRollouts(env.Stdout, rep)
 	}
 	code := ExitOK
+	decisions := make([]string, 0, len(rep.Systems)+len(rep.Rollouts))
 	for _, s := range rep.Systems {
+		decisions = append(decisions, s.Decision)
+	}
+	for _, r := range rep.Rollouts {
+		decisions = append(decisions, r.Decision)
+	}
+	for _, d := range decisions {
 		switch {
-		case s.Decision == backtest.Rollback:
+		case d == backtest.Rollback:
 			code = ExitRollback
-		case s.Decision == backtest.Inconclusive && code == ExitOK:
+		case d == backtest.Inconclusive && code == ExitOK:
 			code = ExitInconclusive
 		}
 	}
@@ -320,6 +337,65 @@ func printText(w io.Writer, rep *backtest.Report, owners map[string]*gitops.Stat
 			}
 		}
 	}
+}
+
+// printRollouts prints each rollout of the watch systems with its decision.
+func printRollouts(w io.Writer, rep *backtest.Report) {
+	seen := map[string]bool{}
+	for _, r := range rep.Rollouts {
+		seen[r.System] = true
+		if r.Deployment != "" {
+			seen[strings.SplitN(r.System, ".", 2)[0]] = true
+		}
+	}
+	for _, s := range rep.Watches {
+		if !seen[s] {
+			fmt.Fprintf(w, "%s: no rollout in %s … %s\n", s, rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
+		}
+	}
+	for _, r := range rep.Rollouts {
+		head := fmt.Sprintf("%s: rollout of %s/%s to %s", r.System, r.Namespace, r.Deployment, r.Revision)
+		if r.Previous != "" {
+			head += " (from " + r.Previous + ")"
+		}
+		if !r.Start.IsZero() {
+			head += " at " + r.Start.Format(time.RFC3339)
+		}
+		switch r.Decision {
+		case backtest.Rollback:
+			fmt.Fprintf(w, "%s: ROLLBACK at %s (%s phase, %s after the start) — firing: %v\n", head, r.RollbackAt.Format(time.RFC3339), r.Phase, r.RollbackAt.Sub(r.Start), r.Firing)
+		case backtest.SharedIncident:
+			fmt.Fprintf(w, "%s: SHARED INCIDENT — not rolled back\n", head)
+			for _, s := range r.Shared {
+				fmt.Fprintf(w, "  %s … %s %s: the same degradation in %s (%d evaluations)\n", s.From.Format(time.RFC3339), s.To.Format(time.TimeOnly), s.Trigger, strings.Join(s.Peers, ", "), s.Evaluations)
+			}
+		case backtest.Inconclusive:
+			fmt.Fprintf(w, "%s: INCONCLUSIVE — %s\n", head, orDefault(r.Reason, "some triggers have no data or their queries fail"))
+		default:
+			fmt.Fprintf(w, "%s: HEALTHY\n", head)
+		}
+		if r.Evaluations == 0 {
+			continue
+		}
+		line := fmt.Sprintf("  %d evaluations", r.Evaluations)
+		if r.Completed != nil {
+			line += fmt.Sprintf("; previous revision stopped serving at %s, watched until %s", r.Completed.Format(time.RFC3339), r.Ends.Format(time.RFC3339))
+		}
+		switch r.Cut {
+		case "range":
+			line += "; the range ends before the watch does"
+		case "superseded":
+			line += "; superseded by a newer rollout"
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func values(c, b *float64) string {

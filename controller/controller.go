@@ -20,6 +20,7 @@ import (
 	"github.com/rewind-sre/rewind/observe"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
+	"github.com/rewind-sre/rewind/watch"
 )
 
 // BuildFunc assembles the rollback runner and metrics source of a system.
@@ -37,6 +38,9 @@ type Options struct {
 	Events rewind.Publisher
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Watcher builds the Watcher of each rollout-watch system (watch.go);
+	// default LiveWatcher.
+	Watcher WatcherFunc
 }
 
 // Controller watches every system of a policy.
@@ -60,6 +64,7 @@ type system struct {
 	state    *decide.SystemState
 	runner   *plan.Runner
 	source   rewind.Source
+	live     Watcher // a rollout-watch system's (watch.go); nil for a canary system
 	paused   bool
 	inFlight string // id of the rollback running now
 	// evaluating is set while a cycle runs: a slow cycle delays the next
@@ -90,12 +95,16 @@ func New(opt Options) (*Controller, error) {
 // build makes the systems of pol, keeping the state of those in old.
 func (c *Controller) build(pol *policy.Policy, old map[string]*system) (map[string]*system, error) {
 	out := map[string]*system{}
+	reg := &watch.Registry{}
 	for _, cfg := range pol.Systems {
 		r, src, err := c.opt.Build(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("system %s: %w", cfg.Name, err)
 		}
 		s := &system{cfg: cfg, state: decide.NewSystemState(cfg), runner: r, source: src}
+		if s.live, err = c.newWatcher(pol, cfg, src, reg); err != nil {
+			return nil, fmt.Errorf("system %s: %w", cfg.Name, err)
+		}
 		if o := old[cfg.Name]; o != nil {
 			s.paused, s.inFlight = o.paused, o.inFlight
 		}
@@ -117,6 +126,7 @@ func (c *Controller) Reload(pol *policy.Policy) error {
 	c.mu.Lock()
 	c.pol, c.sys = pol, sys
 	c.mu.Unlock()
+	closeWatchers(old)
 	return nil
 }
 
@@ -191,9 +201,18 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 	if err != nil {
 		return decide.Cycle{}, err
 	}
-	obs := observe.Cycle(ctx, s.source, s.cfg, at, 0)
-	c.mu.Lock()
-	cyc := s.state.Apply(at, obs, c.pol.Hash)
+	var (
+		obs   []rewind.Observation
+		cyc   decide.Cycle
+		about string // what a watch system judges
+	)
+	if s.live != nil {
+		cyc, obs, about = c.evaluateWatch(ctx, s, at)
+	} else {
+		obs = observe.Cycle(ctx, s.source, s.cfg, at, 0)
+		c.mu.Lock()
+		cyc = s.state.Apply(at, obs, c.pol.Hash)
+	}
 	paused, inFlight, mode := s.paused, s.inFlight, s.cfg.Rollback.Mode
 	c.mu.Unlock()
 	c.record(s, cyc, obs)
@@ -205,7 +224,7 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 	if cyc.Decision == nil {
 		return cyc, nil
 	}
-	why := "triggers firing: " + strings.Join(cyc.Firing, ", ")
+	why := about + "triggers firing: " + strings.Join(cyc.Firing, ", ")
 	switch {
 	case mode != policy.ModeAutomatic:
 		c.opt.Log.Warn("rollback decided; policy mode is notify-only", "system", name, "reason", why)

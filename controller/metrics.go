@@ -19,6 +19,7 @@ type Metrics struct {
 	Evaluations      *prometheus.CounterVec   // system
 	PolicyReloads    *prometheus.CounterVec   // result
 	Paused           *prometheus.GaugeVec     // system
+	watchMetrics                              // watch.go
 }
 
 // NewMetrics registers the metrics on reg.
@@ -45,6 +46,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_system_paused",
 			Help: "1 while automatic rollback of a system is paused."}, []string{"system"}),
 	}
+	m.watchMetrics = newWatchMetrics(reg)
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_build_info", Help: "Rewind's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
 	reg.MustRegister(m.Rollbacks, m.RollbackDuration, m.Detection, m.TriggerState, m.QueryErrors, m.Blind, m.StepDuration, m.Evaluations, m.PolicyReloads, m.Paused, info)

@@ -191,7 +191,7 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.warnEnvironment(opt.Policy)
 	d.next = g
-	d.ctl, err = controller.New(controller.Options{Policy: opt.Policy, Store: opt.Store, Build: d.buildFor,
+	d.ctl, err = controller.New(controller.Options{Policy: opt.Policy, Store: opt.Store, Build: d.buildFor, Watcher: d.watcherFor,
 		Metrics: d.metrics, Events: &d.events, Log: d.log, Now: opt.Now})
 	d.next = nil
 	if err != nil {

@@ -138,6 +138,9 @@ func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*b
 		ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle, a}
 	}
 	ex[rewind.StepVerify] = &verify.Validator{Source: src, System: sys, Now: d.opt.Now, Poll: d.opt.Poll}
+	if sys.Watch != nil {
+		watchSteps(ex)
+	}
 	timeouts := map[rewind.StepName]time.Duration{
 		rewind.StepDrain:  plan.DefaultTimeouts[rewind.StepDrain] + rb.Drain.Within,
 		rewind.StepVerify: rb.Verify.Timeout + 30*time.Second, // the validator bounds itself; this is the backstop

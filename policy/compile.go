@@ -61,10 +61,14 @@ func (c *compiler) policy(f *fileSpec) *Policy {
 		}
 		p.Systems = append(p.Systems, s)
 	}
+	c.watchPeers(p)
 	return p
 }
 
 func (c *compiler) system(path string, s *systemSpec) *System {
+	if s.Watch != nil {
+		return c.watchSystem(path, s)
+	}
 	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, path: path}
 	if !nameRE.MatchString(s.Name) {
 		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)

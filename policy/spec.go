@@ -40,6 +40,7 @@ type systemSpec struct {
 	Triggers   []triggerSpec   `yaml:"triggers"`
 	Rollback   *rollbackSpec   `yaml:"rollback"`
 	Notify     []string        `yaml:"notify"`
+	Watch      *watchSpec      `yaml:"watch"` // a rollout-watch system (watch.go)
 }
 
 type prometheusSpec struct {
