@@ -20,7 +20,7 @@ var webUI = regexp.MustCompile(`web UI: (http://\S+/)`)
 // TestDemoInTheBrowser watches a real `rewind demo --keep` (the command
 // line, as a child process) in Chromium: its first line is the web UI's
 // address; the overview shows the canary's trigger pending, then firing,
-// without a reload; the rollback's page shows every step done and the
+// without a reload; the rollback's page shows every step done (the GitOps ones skipped) and the
 // post-mortem; pausing and a manual rollback are refused without the
 // demo's token and work with it. Every page passes the accessibility check;
 // screenshots of each are kept.
@@ -59,8 +59,10 @@ func TestDemoInTheBrowser(t *testing.T) {
 	b.Wait(ctx, "the rollback in the list", `!!document.querySelector('table.list a[href^="rollbacks/rb-"]')`)
 	b.Audit(ctx, "demo rollbacks")
 	b.Click(ctx, `table.list a[href^="rollbacks/rb-"]`)
-	b.WaitFor(ctx, "every step done and the post-mortem", `document.querySelectorAll('table.steps tbody tr').length === 6 &&
-		[...document.querySelectorAll('table.steps tbody tr')].every(r => r.querySelector('.step-done')) &&
+	// The demo's canary is a process: the GitOps steps are skipped (no
+	// reconciler owns it), every other step is done.
+	b.WaitFor(ctx, "every step done and the post-mortem", `document.querySelectorAll('table.steps tbody tr').length === 8 &&
+		[...document.querySelectorAll('table.steps tbody tr')].every(r => r.querySelector(/gitops|git-revert/.test(r.cells[0].textContent) ? '.step-skipped' : '.step-done')) &&
 		!!document.querySelector('.rb-succeeded') && !!document.querySelector('article.postmortem h3')`, 60*time.Second)
 	b.Audit(ctx, "demo rollback")
 	b.Screenshot(ctx, "demo-rollback")
