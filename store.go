@@ -142,9 +142,10 @@ type NoticeOutcome struct {
 
 // NoticeFilter selects notices; zero fields do not filter.
 type NoticeFilter struct {
-	Notifier string
-	State    NoticeState
-	Limit    int
+	Notifier   string
+	State      NoticeState
+	RollbackID string // the notices of one rollback (Event.RollbackID)
+	Limit      int
 }
 
 // OutboxStore is the notification outbox's durable half (store/sqlite and

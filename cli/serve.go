@@ -21,8 +21,8 @@ func serveCmd(env *Env) *cobra.Command {
 		Use:   "serve --policy FILE [--listen ADDR] [--store PATH] [--token-file FILE] [--leader-elect ...]",
 		Short: "The controller daemon: continuous analysis, rollbacks, API, /metrics",
 		Long: `The daemon: every system of the policy evaluated at its interval, rollbacks
-through the plan, notices, the HTTP API (/api/v1), the Alertmanager webhook,
-/metrics, /healthz and /readyz. It starts and stays up without its
+through the plan, notices, the web UI (/), the HTTP API (/api/v1), the
+Alertmanager webhook, /metrics, /healthz and /readyz. It starts and stays up without its
 dependencies (cluster, Prometheus, notifiers): /readyz names what is missing,
 and a rollback that needs it fails loudly. The policy is reloaded on SIGHUP
 and when the file changes; an invalid one is refused and the old one keeps
@@ -41,7 +41,7 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 	}
 	fs := cmd.Flags()
 	file := fs.String("policy", "", "policy file (YAML); reloaded on SIGHUP and when it changes")
-	listen := fs.String("listen", ":8080", "HTTP address of the API, /metrics, /healthz and /readyz")
+	listen := fs.String("listen", ":8080", "HTTP address of the web UI (/), the API, /metrics, /healthz and /readyz")
 	store := fs.String("store", daemon.DefaultStorePath(), "the rollback journal: a SQLite file, or kubernetes[:NAMESPACE] (Rollback and Notice objects every replica shares; docs/storage.md)")
 	storeKubeconfig := fs.String("store-kubeconfig", "", "kubeconfig of a kubernetes store (default: in-cluster)")
 	retainCount := fs.Int("store-retain-count", kstore.DefaultRetainCount, "kubernetes store: finished rollbacks kept, newest first (negative: all)")
@@ -56,7 +56,8 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 	fs.StringVar(&s3cfg.AccessKeyFile, "evidence-access-key-file", "", "file holding the S3 access key (default: $AWS_ACCESS_KEY_ID, else the pod's IAM identity)")
 	fs.StringVar(&s3cfg.SecretKeyFile, "evidence-secret-key-file", "", "file holding the S3 secret key")
 	tokenFile := fs.String("token-file", "", "file holding the bearer token that mutating API calls need (or env REWIND_API_TOKEN)")
-	openReads := fs.Bool("open-reads", false, "serve read-only API calls without a token")
+	openReads := fs.Bool("open-reads", false, "serve read-only API calls and the web UI's pages without a token")
+	uiHeader := fs.String("ui-identity-header", "", "header in which an authenticating proxy (e.g. oauth2-proxy) names the web UI's user, e.g. X-Forwarded-Email; set it only when every request comes through that proxy")
 	evidence := fs.String("evidence", "", "evidence bundle directory (default: the policy's, else evidence/ beside the store)")
 	elect := fs.Bool("leader-elect", false, "with replicas: act only while holding a Kubernetes Lease")
 	leaseNS := fs.String("lease-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the Lease (default $POD_NAMESPACE)")
@@ -67,6 +68,7 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 	renewDeadline := fs.Duration("renew-deadline", cluster.DefaultRenewDeadline, "a leader that cannot renew for this long stops acting")
 	retryPeriod := fs.Duration("retry-period", cluster.DefaultRetryPeriod, "how often to try for the Lease")
 	shutdown := fs.Duration("shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, exit within this long; rollback steps under way stay in the journal for the next process")
+	gitopsEvery := fs.Duration("gitops-every", daemon.DefaultGitOpsEvery, "how often each system's Flux or Argo CD owner is looked at (its status in the API and UI; rollback.gitops.autoResume)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *elect && *leaseNS == "" {
@@ -97,7 +99,8 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 		}
 		opt := daemon.Options{Policy: pol, Store: st, EvidenceDir: *evidence,
 			EvidenceFallback: besideStore(*store), Version: Version, Log: log,
-			Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown}
+			Token: token, OpenReads: *openReads, ShutdownTimeout: *shutdown, GitOpsEvery: *gitopsEvery,
+			UI: &daemon.UIOptions{IdentityHeader: *uiHeader}}
 		if *bucket != "" {
 			if s3cfg.Bucket, s3cfg.Prefix, err = s3.ParseURL(*bucket); err != nil {
 				return usagef("--evidence-bucket: %v", err)
@@ -120,7 +123,7 @@ and --evidence-bucket keeps evidence bundles in an S3-compatible bucket
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "rewind serve: listening on http://%s (policy %s, %d systems, store %s)\n", ln.Addr(), pol.Hash, len(pol.Systems), *store)
+		fmt.Fprintf(env.Stdout, "rewind serve: listening on http://%s (web UI at /; policy %s, %d systems, store %s)\n", ln.Addr(), pol.Hash, len(pol.Systems), *store)
 		return d.Serve(ctx, ln, *file)
 	}
 	return cmd

@@ -20,6 +20,7 @@ import (
 	"github.com/rewind-sre/rewind/observe"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
+	"github.com/rewind-sre/rewind/watch"
 )
 
 // BuildFunc assembles the rollback runner and metrics source of a system.
@@ -41,6 +42,9 @@ type Options struct {
 	// with grouped queries (DefaultBatchSystems when zero; 1 evaluates
 	// every system on its own).
 	BatchSystems int
+	// Watcher builds the Watcher of each rollout-watch system (watch.go);
+	// default LiveWatcher.
+	Watcher WatcherFunc
 }
 
 // Controller watches every system of a policy.
@@ -65,6 +69,7 @@ type system struct {
 	state    *decide.SystemState
 	runner   *plan.Runner
 	source   rewind.Source
+	live     Watcher // a rollout-watch system's (watch.go); nil for a canary system
 	paused   bool
 	inFlight string // id of the rollback running now
 }
@@ -114,12 +119,16 @@ func (c *Controller) triggerStates(yield func(system, trigger string, st rewind.
 // build makes the systems of pol, keeping the state of those in old.
 func (c *Controller) build(pol *policy.Policy, old map[string]*system) (map[string]*system, error) {
 	out := map[string]*system{}
+	reg := &watch.Registry{}
 	for _, cfg := range pol.Systems {
 		r, src, err := c.opt.Build(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("system %s: %w", cfg.Name, err)
 		}
 		s := &system{cfg: cfg, state: decide.NewSystemState(cfg), runner: r, source: src}
+		if s.live, err = c.newWatcher(pol, cfg, src, reg); err != nil {
+			return nil, fmt.Errorf("system %s: %w", cfg.Name, err)
+		}
 		if o := old[cfg.Name]; o != nil {
 			s.paused, s.inFlight = o.paused, o.inFlight
 		}
@@ -142,6 +151,7 @@ func (c *Controller) Reload(pol *policy.Policy) error {
 	c.pol, c.sys = pol, sys
 	c.gen++
 	c.mu.Unlock()
+	closeWatchers(old)
 	return nil
 }
 
@@ -193,6 +203,9 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 	if err != nil {
 		return decide.Cycle{}, err
 	}
+	if s.live != nil {
+		return c.acted(ctx, s, c.evaluateWatch(ctx, s, at))
+	}
 	obs := observe.Cycle(ctx, s.source, s.cfg, at, s.cfg.Prometheus.MaxInFlight)
 	return c.act(ctx, s, at, obs)
 }
@@ -200,9 +213,23 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 // act applies one cycle's observations to the system's state, records it
 // and starts a rollback when one is decided.
 func (c *Controller) act(ctx context.Context, s *system, at time.Time, obs []rewind.Observation) (decide.Cycle, error) {
-	name := s.cfg.Name
 	c.mu.Lock()
 	cyc := s.state.Apply(at, obs, c.pol.Hash)
+	return c.acted(ctx, s, judged{cyc: cyc, obs: obs})
+}
+
+// judged is one evaluated cycle of a system: its decision, the
+// observations it came from and, for a watch system, what it judged.
+type judged struct {
+	cyc   decide.Cycle
+	obs   []rewind.Observation
+	about string
+}
+
+// acted records a cycle applied to s's state and starts a rollback when
+// one is decided. Called with c.mu held; releases it.
+func (c *Controller) acted(ctx context.Context, s *system, j judged) (decide.Cycle, error) {
+	name, cyc, obs := s.cfg.Name, j.cyc, j.obs
 	paused, inFlight, mode := s.paused, s.inFlight, s.cfg.Rollback.Mode
 	c.mu.Unlock()
 	c.record(s, cyc, obs)
@@ -214,7 +241,7 @@ func (c *Controller) act(ctx context.Context, s *system, at time.Time, obs []rew
 	if cyc.Decision == nil {
 		return cyc, nil
 	}
-	why := "triggers firing: " + strings.Join(cyc.Firing, ", ")
+	why := j.about + "triggers firing: " + strings.Join(cyc.Firing, ", ")
 	var err error
 	switch {
 	case mode != policy.ModeAutomatic:

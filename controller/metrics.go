@@ -26,6 +26,7 @@ type Metrics struct {
 	Overruns         prometheus.Counter       // cycles skipped: the previous one still ran
 	Batches          prometheus.Gauge         // batches of systems evaluated together
 	Panics           *prometheus.CounterVec   // stage: recovered panics
+	watchMetrics                              // watch.go
 }
 
 // NewMetrics registers the metrics on reg.
@@ -63,6 +64,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Help: "Batches of systems evaluated together, each at its own phase of the interval."})
 	m.Panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rewind_panics_total",
 		Help: "Panics recovered by stage (fetch, evaluate, rollback, hook); the system is marked failed, the others go on."}, []string{"stage"})
+	m.watchMetrics = newWatchMetrics(reg)
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rewind_build_info", Help: "Rewind's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
 	reg.MustRegister(m.Rollbacks, m.RollbackDuration, m.Detection, m.TriggerState, m.QueryErrors, m.Blind, m.StepDuration, m.Evaluations, m.PolicyReloads, m.Paused,

@@ -180,8 +180,13 @@ func (c *Controller) adopt(ctx context.Context) {
 
 func (c *Controller) finished(s *system, rb *rewind.Rollback, err error, d *rewind.Decision) {
 	c.mu.Lock()
+	// A reload while the rollback ran made a new system of the same name
+	// that carries its id: that one is freed too.
 	if rb == nil || s.inFlight == rb.ID || errors.Is(err, rewind.ErrRollbackInProgress) {
 		s.inFlight = ""
+	}
+	if cur := c.sys[s.cfg.Name]; cur != nil && cur != s && rb != nil && cur.inFlight == rb.ID {
+		cur.inFlight = ""
 	}
 	c.mu.Unlock()
 	if m := c.opt.Metrics; m != nil && rb != nil {

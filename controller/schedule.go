@@ -57,7 +57,9 @@ func batches(systems []*system, per int) []*batch {
 	var keys []key
 	for _, s := range systems {
 		k := key{every: s.cfg.Interval, src: s}
-		if t := reflect.TypeOf(s.source); t != nil && t.Comparable() {
+		// A rollout-watch system's queries follow its rollouts (its
+		// Watcher asks them): it is a batch of its own.
+		if t := reflect.TypeOf(s.source); t != nil && t.Comparable() && s.live == nil {
 			k.src = s.source // systems on one source share batches
 		}
 		if _, ok := parts[k]; !ok {
@@ -72,9 +74,11 @@ func batches(systems []*system, per int) []*batch {
 		n := (len(ss) + per - 1) / per
 		for i := range n {
 			part := ss[i*len(ss)/n : (i+1)*len(ss)/n]
-			cfgs := make([]*policy.System, len(part))
-			for j, s := range part {
-				cfgs[j] = s.cfg
+			var cfgs []*policy.System
+			for _, s := range part {
+				if s.live == nil {
+					cfgs = append(cfgs, s.cfg)
+				}
 			}
 			b := &batch{systems: part, source: part[0].source, every: k.every,
 				phase: k.every * time.Duration(i) / time.Duration(n),
@@ -229,11 +233,17 @@ func (c *Controller) evaluate(ctx, qctx context.Context, s *system, at time.Time
 			c.fail(ctx, s, at, err)
 		}
 	}()
-	if failed != nil {
+	var err error
+	switch {
+	case s.live != nil:
+		_, err = c.acted(ctx, s, c.evaluateWatch(qctx, s, at))
+	case failed != nil:
 		c.fail(ctx, s, at, failed)
 		return
+	default:
+		_, err = c.act(ctx, s, at, answers.Observe(qctx, s.cfg, limit))
 	}
-	if _, err := c.act(ctx, s, at, answers.Observe(qctx, s.cfg, limit)); err != nil {
+	if err != nil {
 		c.opt.Log.Error("cannot start the rollback", "system", s.cfg.Name, "err", err)
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/server"
 	promsource "github.com/rewind-sre/rewind/source/prometheus"
+	"github.com/rewind-sre/rewind/ui"
 )
 
 // Store is where the daemon keeps its rollbacks, their journal and the
@@ -52,7 +53,7 @@ type Options struct {
 	Store  Store
 	// Platforms build each system's executors and fence; their parts are
 	// merged (one executor per step; evidence parts run in order). Default:
-	// PolicyPlatform. Add a PlatformFunc for a new platform or plan step.
+	// DefaultPlatforms. Add a PlatformFunc for a new platform or plan step.
 	Platforms []PlatformFunc
 	// Source builds the metrics source of an endpoint; default
 	// PooledSource of a pool of the daemon's own (its metrics on Registry).
@@ -85,6 +86,8 @@ type Options struct {
 	// Handlers are mounted on the HTTP handler beside the API, by pattern
 	// (net/http.ServeMux), e.g. a UI at "/". The API's own routes win.
 	Handlers map[string]http.Handler
+	// UI, when set, serves the web UI at "/" (package ui).
+	UI *UIOptions
 
 	// Election, when set, makes the daemon act only while it holds a
 	// Kubernetes Lease; nil: it acts alone (the store's file lock keeps
@@ -97,6 +100,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// CheckEvery is how often the readiness checks run (default 10 s).
 	CheckEvery time.Duration
+	// GitOpsEvery is how often each system's GitOps owners are looked at
+	// (the API's status, automatic resume); default DefaultGitOpsEvery.
+	GitOpsEvery time.Duration
 }
 
 // DefaultShutdownTimeout is well within the shipped grace period (60 s).
@@ -119,6 +125,9 @@ type Daemon struct {
 	ctl      *controller.Controller
 	health   *health
 	handler  http.Handler
+	ui       *ui.UI
+	history  *ui.History
+	gitops   gitopsWatch
 
 	applyMu sync.Mutex
 	gen     atomic.Pointer[generation]
@@ -139,7 +148,7 @@ func New(opt Options) (*Daemon, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if len(opt.Platforms) == 0 {
-		opt.Platforms = []PlatformFunc{PolicyPlatform}
+		opt.Platforms = DefaultPlatforms
 	}
 	if opt.Registry == nil {
 		opt.Registry = prometheus.NewRegistry()
@@ -159,6 +168,9 @@ func New(opt Options) (*Daemon, error) {
 	if opt.CheckEvery <= 0 {
 		opt.CheckEvery = 10 * time.Second
 	}
+	if opt.GitOpsEvery <= 0 {
+		opt.GitOpsEvery = DefaultGitOpsEvery
+	}
 	d := &Daemon{opt: opt, log: opt.Log, reg: opt.Registry}
 	d.metrics = controller.NewMetrics(d.reg, opt.Version)
 	d.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rewind_leader",
@@ -175,7 +187,7 @@ func New(opt Options) (*Daemon, error) {
 		d.reg.MustRegister(d.archived)
 	}
 	d.notices = &notify.Notices{Outbox: d.outbox, Policy: d.Policy, Links: Links}
-	d.events = bus{log: d.log, subs: append([]rewind.Publisher{postMortems{d}, d.notices}, opt.Events...)}
+	d.events = bus{log: d.log, subs: append(append([]rewind.Publisher{postMortems{d}, d.notices}, d.uiHistory()...), opt.Events...)}
 
 	g, err := d.build(opt.Policy)
 	if err != nil {
@@ -183,13 +195,16 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.warnEnvironment(opt.Policy)
 	d.next = g
-	d.ctl, err = controller.New(controller.Options{Policy: opt.Policy, Store: opt.Store, Build: d.buildFor,
+	d.ctl, err = controller.New(controller.Options{Policy: opt.Policy, Store: opt.Store, Build: d.buildFor, Watcher: d.watcherFor,
 		Metrics: d.metrics, Events: &d.events, Log: d.log, Now: opt.Now})
 	d.next = nil
 	if err != nil {
 		return nil, err
 	}
 	d.install(g)
+	if err := d.newUI(); err != nil {
+		return nil, err
+	}
 	d.handler = d.newHandler()
 	// A large policy's YAML tree is garbage now (780 MiB at 10 000
 	// systems, for 300 MiB kept): give it back to the system at once
@@ -269,8 +284,10 @@ func (d *Daemon) newHandler() http.Handler {
 	audit := d.log.With("audit", true)
 	return server.Handler(server.Options{
 		Controller: d.ctl, Store: d.opt.Store, Gatherer: d.reg, Token: d.opt.Token, OpenReads: d.opt.OpenReads,
-		Ready: d.ready, Audit: audit, Mount: d.opt.Handlers,
-		Alerts: alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
+		Ready: d.ready, Audit: audit, Mount: d.mounts(),
+		ResumeGitOps: func(ctx context.Context, system, who string) (any, error) { return d.ResumeGitOps(ctx, system, who) },
+		GitOps:       d.GitOpsStatus,
+		Alerts:       alertmanager.New(alertmanager.Options{Controller: d.ctl, Token: d.opt.Token, Registerer: d.reg, Log: d.log, Audit: audit}),
 	})
 }
 

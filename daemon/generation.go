@@ -25,6 +25,7 @@ import (
 // readiness checks. Apply builds a new one and swaps it in whole.
 type generation struct {
 	pol       *policy.Policy
+	kubes     map[string]*Kube // the clusters of the systems, by kubeconfig path
 	systems   map[string]*built
 	notifiers map[string]rewind.Notifier
 	router    notify.Router
@@ -57,8 +58,8 @@ func (g *generation) system(name string) (*built, error) {
 // are missing or down are not errors: they fail the steps that need them
 // and show in the checks.
 func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
-	g := &generation{pol: pol, systems: map[string]*built{}}
 	kubes := map[string]*Kube{}
+	g := &generation{pol: pol, kubes: kubes, systems: map[string]*built{}}
 	env := Env{Now: d.opt.Now, Log: d.log,
 		Kube: func(path string) *Kube {
 			if kubes[path] == nil {
@@ -137,6 +138,9 @@ func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*b
 		ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle, a}
 	}
 	ex[rewind.StepVerify] = &verify.Validator{Source: src, System: sys, Now: d.opt.Now, Poll: d.opt.Poll}
+	if sys.Watch != nil {
+		watchSteps(ex)
+	}
 	timeouts := map[rewind.StepName]time.Duration{
 		rewind.StepDrain:  plan.DefaultTimeouts[rewind.StepDrain] + rb.Drain.Within,
 		rewind.StepVerify: rb.Verify.Timeout + 30*time.Second, // the validator bounds itself; this is the backstop
@@ -169,12 +173,12 @@ func platformOf(sys *policy.System, platforms []PlatformFunc, env Env) (Platform
 
 // Check is the one validation of a policy beyond loading it, as every
 // command runs it: the platform of each system (with platforms, default
-// PolicyPlatform: an automatic system needs an executor) and, in scope,
+// DefaultPlatforms: an automatic system needs an executor) and, in scope,
 // the files and variables the policy names on this machine
 // (policy.CheckEnvironment). Nothing is contacted.
 func Check(pol *policy.Policy, scope policy.Scope, platforms ...PlatformFunc) policy.Errors {
 	if len(platforms) == 0 {
-		platforms = []PlatformFunc{PolicyPlatform}
+		platforms = DefaultPlatforms
 	}
 	kubes := map[string]*Kube{}
 	env := Env{Now: time.Now, Log: slog.New(slog.DiscardHandler), EvidenceDir: DefaultEvidenceDir(),

@@ -33,6 +33,7 @@ type Election struct {
 func (d *Daemon) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { d.health.run(ctx, d.opt.CheckEvery) })
+	bg.Go(func() { d.watchGitOps(ctx) })
 	if d.opt.Election == nil {
 		bg.Go(func() { _ = d.outbox.Run(ctx) })
 	} // else the outbox runs while this replica leads (act)

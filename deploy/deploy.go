@@ -21,3 +21,10 @@ var CRDs []byte
 //
 //go:embed store-rbac.yaml
 var StoreRBAC []byte
+
+// RBACGitOps is gitops/rbac.yaml: the ClusterRole with exactly the verbs of
+// the GitOps steps (suspend-gitops, git-revert, resume), and an example
+// RoleBinding in Flux's namespace.
+//
+//go:embed gitops/rbac.yaml
+var RBACGitOps []byte

@@ -37,7 +37,7 @@ var knownMetrics = map[string]metric{
 	"rewind_query_errors_total": {kind: "counter", from: "controller", labels: map[string][]string{"system": nil}},
 	"rewind_system_blind":       {kind: "gauge", from: "controller", labels: map[string][]string{"system": nil}},
 	"rewind_step_duration_seconds": {kind: "histogram", from: "controller", labels: map[string][]string{
-		"step": {"drain", "check-baseline", "undo", "scale-down", "evidence", "verify"}}},
+		"step": {"suspend-gitops", "drain", "check-baseline", "undo", "scale-down", "evidence", "verify", "git-revert"}}},
 	"rewind_evaluations_total":      {kind: "counter", from: "controller", labels: map[string][]string{"system": nil}},
 	"rewind_policy_reloads_total":   {kind: "counter", from: "controller", labels: map[string][]string{"result": {"ok", "invalid"}}},
 	"rewind_system_paused":          {kind: "gauge", from: "controller", labels: map[string][]string{"system": nil}},

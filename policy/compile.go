@@ -62,6 +62,7 @@ func (c *compiler) policy(f *fileSpec) *Policy {
 		p.Systems = append(p.Systems, s)
 	}
 	c.sharedEndpoints(p.Systems)
+	c.watchPeers(p)
 	return p
 }
 
@@ -87,6 +88,9 @@ func (c *compiler) sharedEndpoints(systems []*System) {
 }
 
 func (c *compiler) system(path string, s *systemSpec) *System {
+	if s.Watch != nil {
+		return c.watchSystem(path, s)
+	}
 	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, path: path}
 	if !nameRE.MatchString(s.Name) {
 		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)
@@ -138,7 +142,7 @@ func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {
 		return out // backtest --data and --prometheus need none
 	}
 	out.URL, out.BearerTokenFile, out.CAFile, out.InsecureSkipVerify = p.URL, p.BearerTokenFile, p.CAFile, p.InsecureSkipVerify
-	if err := checkURL(p.URL, urlBase, "use basicAuth or bearerTokenFile"); err != nil {
+	if err := out.CheckURL(); err != nil {
 		c.errf(path+".url", "%v", err)
 	}
 	if p.Timeout != nil {
@@ -221,6 +225,11 @@ func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel
 		if r.Verify != nil {
 			v = *r.Verify
 		}
+	}
+	if r != nil {
+		out.GitOps = c.gitops(path+".gitops", r.GitOps)
+	} else {
+		out.GitOps = c.gitops(path+".gitops", nil)
 	}
 	vp := path + ".verify"
 	if v.Query != "" {

@@ -53,6 +53,9 @@ type System struct {
 	Rollback         Rollback
 	Notify           []string
 	path             string // systems[i]
+	// Watch is set on a rollout-watch system (watch.go): its triggers are
+	// templates, instantiated per rollout by Instantiate.
+	Watch *Watch
 }
 
 // Path is the system's field path in the policy, e.g. "systems[2]".
@@ -254,6 +257,7 @@ type Rollback struct {
 	Webhook  map[string]Webhook
 	Verify   Verify
 	Evidence Evidence
+	GitOps   GitOps // rollback.gitops (policy/gitops.go)
 }
 
 // Exec runs an argument vector (never a shell) for a step.

@@ -312,7 +312,18 @@ func (d *draft) wentWellWrong(b *strings.Builder) {
 
 func (d *draft) peopleSections(b *strings.Builder) {
 	b.WriteString("## Action Items\n\n| # | Action | Owner | Due Date | Status |\n|---|--------|-------|----------|--------|\n")
-	fmt.Fprintf(b, "| 1 | %s | @owner | YYYY-MM-DD | Open |\n\n", todo("action"))
+	n := 1
+	// A suspended GitOps reconciler stays suspended until people merge the
+	// revert and resume it (docs/gitops.md).
+	if s := d.rb.Step(rewind.StepSuspendGitOps); s != nil && s.State == rewind.StepDone && s.Facts["suspended"] != "" {
+		action := "Merge the revert in Git, then resume " + s.Facts["suspended"]
+		if g := d.rb.Step(rewind.StepGitRevert); g != nil && g.Facts["pullRequest"] != "" {
+			action = "Merge " + g.Facts["pullRequest"] + ", then resume " + s.Facts["suspended"]
+		}
+		fmt.Fprintf(b, "| %d | %s (`rewind resume-gitops --system %s`) | @owner | YYYY-MM-DD | Open |\n", n, cell(action), d.rb.System)
+		n++
+	}
+	fmt.Fprintf(b, "| %d | %s | @owner | YYYY-MM-DD | Open |\n\n", n, todo("action"))
 	b.WriteString("## Lessons Learned\n\n")
 	list(b, []string{"**Testing:** " + todo(""), "**Monitoring:** " + todo(""), "**Process:** " + todo(""), "**Communication:** " + todo("")})
 	b.WriteString("## Prevention Strategy\n\n- " + todo("prevention steps") + "\n\n")

@@ -310,3 +310,18 @@ func TestPostMortemOfArchivedBundle(t *testing.T) {
 		t.Error("WritePostMortem wrote into a URL")
 	}
 }
+
+// A suspended GitOps reconciler is the first action item, with the pull
+// request to merge and the command that resumes it.
+func TestPostMortemGitOpsActionItem(t *testing.T) {
+	rb, journal := recorded(t)
+	rb.Steps = append([]rewind.StepRecord{{Name: rewind.StepSuspendGitOps, State: rewind.StepDone,
+		Facts: map[string]string{"suspended": "Flux Kustomization flux-system/apps"}}}, rb.Steps...)
+	rb.Steps = append(rb.Steps, rewind.StepRecord{Name: rewind.StepGitRevert, State: rewind.StepDone,
+		Facts: map[string]string{"pullRequest": "https://github.example.test/shop/apps/pull/7"}})
+	got := report.PostMortem(rb, journal, measured())
+	want := "| 1 | Merge https://github.example.test/shop/apps/pull/7, then resume Flux Kustomization flux-system/apps (`rewind resume-gitops --system " + rb.System + "`) | @owner | YYYY-MM-DD | Open |\n| 2 |"
+	if !strings.Contains(got, want) {
+		t.Errorf("action items lack the resume:\n%s", got)
+	}
+}

@@ -230,13 +230,17 @@ func (s *Store) Notices(ctx context.Context, f rewind.NoticeFilter) ([]rewind.No
 	if f.State != "" {
 		sel = append(sel, LabelState+"="+string(f.State))
 	}
+	if f.RollbackID != "" {
+		sel = append(sel, LabelRollbackID+"="+labelValue(f.RollbackID))
+	}
 	all, err := s.noticesWhere(ctx, joinSelector(sel))
 	if err != nil {
 		return nil, err
 	}
 	out := all[:0]
 	for _, n := range all {
-		if (f.Notifier == "" || n.Notifier == f.Notifier) && (f.State == "" || n.State == f.State) {
+		if (f.Notifier == "" || n.Notifier == f.Notifier) && (f.State == "" || n.State == f.State) &&
+			(f.RollbackID == "" || n.Event.RollbackID == f.RollbackID) {
 			out = append(out, n)
 		}
 	}

@@ -147,6 +147,9 @@ func (s *Store) Notices(ctx context.Context, f rewind.NoticeFilter) ([]rewind.No
 	if f.State != "" {
 		where, args = append(where, "state = ?"), append(args, string(f.State))
 	}
+	if f.RollbackID != "" {
+		where, args = append(where, "json_extract(event, '$.rollbackId') = ?"), append(args, f.RollbackID)
+	}
 	q := `SELECT ` + noticeColumns + ` FROM outbox`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

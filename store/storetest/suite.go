@@ -470,6 +470,18 @@ func testOutbox(t *testing.T, newStore Factory) {
 	if all, _ := s.Notices(ctx, rewind.NoticeFilter{}); len(all) != 3 {
 		t.Errorf("Notices(): %d, want 3", len(all))
 	}
+	if _, err := s.Enqueue(ctx, []rewind.Notice{Notice("chat", rewind.EventRollbackDecided, "rb-2", T0)}); err != nil {
+		t.Fatal(err)
+	}
+	rb1, err := s.Notices(ctx, rewind.NoticeFilter{RollbackID: "rb-1"})
+	if err != nil || len(rb1) != 3 {
+		t.Errorf("Notices(rollback rb-1): %d notices, %v; want 3", len(rb1), err)
+	}
+	for _, n := range rb1 {
+		if n.Event.RollbackID != "rb-1" {
+			t.Errorf("Notices(rollback rb-1) returned a notice of %s", n.Event.RollbackID)
+		}
+	}
 	if err := s.Record(ctx, 999, rewind.NoticeOutcome{State: rewind.NoticeFailed}); !errors.Is(err, rewind.ErrNoticeNotFound) {
 		t.Errorf("Record of an unknown notice: %v", err)
 	}
@@ -482,7 +494,7 @@ func testOutbox(t *testing.T, newStore Factory) {
 	if added, err := s.Enqueue(ctx, []rewind.Notice{n}); err != nil || added != 1 {
 		t.Fatalf("Enqueue of a system event: %d, %v", added, err)
 	}
-	if got, _ := s.Notices(ctx, rewind.NoticeFilter{Notifier: "chat", State: rewind.NoticePending}); len(got) != 2 || got[1].Event.Kind != rewind.EventAnalyzerBlind {
+	if got, _ := s.Notices(ctx, rewind.NoticeFilter{Notifier: "chat", State: rewind.NoticePending}); len(got) != 3 || got[2].Event.Kind != rewind.EventAnalyzerBlind {
 		t.Errorf("pending chat notices: %+v", got)
 	}
 }
