@@ -29,6 +29,10 @@ const (
 	// EventPolicyRefused: a changed policy failed validation; the previous
 	// policy keeps running.
 	EventPolicyRefused EventKind = "policy-refused"
+	// EventGitOpsResumed: the GitOps reconciler (Flux, Argo CD) that a
+	// rollback suspended was resumed, automatically once the revert was in
+	// Git or by an operator; Reason says what was restored and why.
+	EventGitOpsResumed EventKind = "gitops-resumed"
 )
 
 // EventKinds lists every kind of notice (an event for people), in the
@@ -36,7 +40,7 @@ const (
 var EventKinds = []EventKind{
 	EventRollbackDecided, EventRollbackCompleted, EventRollbackFailed,
 	EventBaselineUnhealthy, EventAnalyzerBlind, EventManualRollbackRequested,
-	EventPolicyRefused,
+	EventPolicyRefused, EventGitOpsResumed,
 }
 
 // Kinds of the daemon's own events: published to every subscriber (the
@@ -162,6 +166,8 @@ func (e Event) Title() string {
 		what = "Manual rollback requested"
 	case EventPolicyRefused:
 		what = "Policy change refused"
+	case EventGitOpsResumed:
+		what = "GitOps reconciler resumed"
 	default:
 		what = string(e.Kind)
 	}

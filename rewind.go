@@ -48,3 +48,8 @@ type RangeSource interface {
 
 // ErrQuery marks a failed query; sources wrap their errors with it.
 var ErrQuery = errors.New("query failed")
+
+// ErrUnavailable marks a failed query that says the source is down,
+// overloaded or backing off rather than that the query is wrong: a caller
+// asks again at its next cycle, never at once in another form.
+var ErrUnavailable = errors.New("metrics source unavailable or overloaded")

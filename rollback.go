@@ -10,16 +10,24 @@ import (
 type StepName string
 
 const (
+	// StepSuspendGitOps suspends the GitOps reconciler (Flux, Argo CD) that
+	// would otherwise re-apply the bad version from Git; it runs before any
+	// other step changes the cluster, and its failure stops the plan.
+	StepSuspendGitOps StepName = "suspend-gitops"
 	StepDrain         StepName = "drain"
 	StepCheckBaseline StepName = "check-baseline"
 	StepUndo          StepName = "undo"
 	StepScaleDown     StepName = "scale-down"
 	StepEvidence      StepName = "evidence"
 	StepVerify        StepName = "verify"
+	// StepGitRevert proposes the revert in Git (a branch and a pull
+	// request on the owner's source repository). Last, so that its failure
+	// never keeps the verification from running.
+	StepGitRevert StepName = "git-revert"
 )
 
 // PlanSteps is the rollback plan, in order.
-var PlanSteps = []StepName{StepDrain, StepCheckBaseline, StepUndo, StepScaleDown, StepEvidence, StepVerify}
+var PlanSteps = []StepName{StepSuspendGitOps, StepDrain, StepCheckBaseline, StepUndo, StepScaleDown, StepEvidence, StepVerify, StepGitRevert}
 
 // StepState is where a step is in the journal.
 type StepState string

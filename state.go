@@ -118,5 +118,12 @@ type Transition struct {
 	Judge    *Judgement   `json:"judge,omitempty"`
 }
 
-// Float returns a pointer to v, for the optional values above.
-func Float(v float64) *float64 { return &v }
+// Float returns a pointer to v, for the optional values above; nil when v
+// is NaN or ±Inf, which are no data (docs/decisions.md): a value that is not
+// finite is never shown, journaled or sent.
+func Float(v float64) *float64 {
+	if !IsFinite(v) {
+		return nil
+	}
+	return &v
+}

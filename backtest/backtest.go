@@ -45,6 +45,11 @@ type Report struct {
 	From    time.Time      `json:"from"`
 	To      time.Time      `json:"to"`
 	Systems []SystemReport `json:"systems"`
+	// Rollouts are the rollouts of the watch systems that started in the
+	// range, each with its decision (rollouts.go).
+	Rollouts []RolloutReport `json:"rollouts,omitempty"`
+	// Watches names the watch systems replayed (with or without rollouts).
+	Watches []string `json:"watches,omitempty"`
 }
 
 // SystemReport is one system's replay.
@@ -92,13 +97,17 @@ func Run(ctx context.Context, src rewind.Source, pol *policy.Policy, opt Options
 		opt.Concurrency = observe.DefaultConcurrency
 	}
 	rep := &Report{From: opt.From.UTC(), To: opt.To.UTC()}
-	var selected []*policy.System
+	var selected, watches []*policy.System
 	for _, sys := range pol.Systems {
-		if opt.System == "" || sys.Name == opt.System {
+		switch {
+		case opt.System != "" && sys.Name != opt.System:
+		case sys.Watch != nil:
+			watches = append(watches, sys)
+		default:
 			selected = append(selected, sys)
 		}
 	}
-	if len(selected) == 0 {
+	if len(selected) == 0 && len(watches) == 0 {
 		return nil, fmt.Errorf("no system named %q in %s", opt.System, pol.File)
 	}
 	// Systems replay concurrently, a few at a time; each keeps its own state.
@@ -116,6 +125,16 @@ func Run(ctx context.Context, src rewind.Source, pol *policy.Policy, opt Options
 	}
 	for _, r := range reports {
 		rep.Systems = append(rep.Systems, *r)
+	}
+	if len(watches) > 0 {
+		rs, err := runRollouts(ctx, src, pol, watches, opt)
+		if err != nil {
+			return nil, err
+		}
+		rep.Rollouts = rs
+		for _, w := range watches {
+			rep.Watches = append(rep.Watches, w.Name)
+		}
 	}
 	return rep, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/backtest"
 	"github.com/rewind-sre/rewind/daemon"
+	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/source/embedded"
 )
@@ -62,6 +64,12 @@ func analyze(ctx context.Context, env *Env, file, system, output string) error {
 		}
 		// One instant cannot show a hold time: replay max(for)+interval up to now.
 		steps := int(sys.MaxFor()/sys.Interval) + 1
+		if sys.Watch != nil {
+			// A watch judges a rollout from its start: replay every rollout
+			// whose watch may still run (started within its duration and
+			// two hours for the rollout itself).
+			steps = int((sys.Watch.Duration+2*time.Hour)/sys.Interval) + 1
+		}
 		from := now.Add(-time.Duration(steps) * sys.Interval)
 		r, err := backtest.Run(ctx, src, pol, backtest.Options{From: from, To: now, System: sys.Name})
 		if err != nil {
@@ -71,12 +79,40 @@ func analyze(ctx context.Context, env *Env, file, system, output string) error {
 			rep.From = from
 		}
 		rep.Systems = append(rep.Systems, r.Systems...)
+		rep.Rollouts = append(rep.Rollouts, r.Rollouts...)
+		rep.Watches = append(rep.Watches, r.Watches...)
 	}
-	if len(rep.Systems) == 0 {
+	if len(rep.Systems) == 0 && len(rep.Watches) == 0 {
 		return fmt.Errorf("no system named %q in %s", system, pol.File)
 	}
-	return report(env, rep, output)
+	// The GitOps owners, all looked at within gitopsLookTimeout: a cluster
+	// that cannot be read is in a status's error, never a failure of analyze.
+	gctx, cancel := context.WithTimeout(ctx, gitopsLookTimeout)
+	defer cancel()
+	owners := map[string]*gitops.Status{}
+	for _, s := range rep.Systems {
+		if sys := pol.System(s.System); sys != nil {
+			owners[s.System] = gitopsStatus(gctx, sys, env.Now())
+		}
+	}
+	return reportWith(env, rep, output, owners)
 }
+
+// gitopsStatus looks at sys's GitOps owners now; nil when it has no
+// Kubernetes target to look at.
+func gitopsStatus(ctx context.Context, sys *policy.System, now time.Time) *gitops.Status {
+	if sys.Rollback.GitOps.None {
+		return gitops.NoneStatus()
+	}
+	s := daemon.GitOpsSystem(sys, daemon.NewKube)
+	if s == nil {
+		return nil
+	}
+	return s.Status(ctx, now)
+}
+
+// gitopsLookTimeout bounds analyze's look at every system's GitOps owners.
+const gitopsLookTimeout = 10 * time.Second
 
 type backtestFlags struct {
 	file, data, prometheus, from, to, system, output string
@@ -104,7 +140,7 @@ Exit codes: as analyze (0 healthy, 2 rollback, 3 inconclusive, 1 error).`,
 	fs.StringVar(&f.prometheus, "prometheus", "", "Prometheus HTTP API URL (overrides the policy's); range queries")
 	fs.StringVar(&f.from, "from", "", "start: RFC 3339 or unix seconds")
 	fs.StringVar(&f.to, "to", "", "end: RFC 3339 or unix seconds")
-	fs.Func("step", "evaluation step, e.g. 30s (default: each system's interval)", func(s string) error { return decodeDuration(&f.step, s) })
+	fs.Var((*stepFlag)(&f.step), "step", "evaluation step, e.g. 30s or 1m30s (default: each system's interval)")
 	fs.StringVar(&f.system, "system", "", "only this system (default: every system)")
 	fs.StringVar(&f.output, "output", "text", "text or json")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runBacktest(cmd.Context(), env, f) }
@@ -152,6 +188,9 @@ func runBacktest(ctx context.Context, env *Env, f backtestFlags) error {
 			cfg = pol.Systems[0].Prometheus
 		}
 		cfg.URL = f.prometheus
+		if err := cfg.CheckURL(); err != nil {
+			return usagef("--prometheus: %w", err)
+		}
 		if src, err = daemon.NewPrometheus(cfg); err != nil {
 			return err
 		}
@@ -161,6 +200,18 @@ func runBacktest(ctx context.Context, env *Env, f backtestFlags) error {
 		return err
 	}
 	return report(env, rep, f.output)
+}
+
+// stepFlag is a positive Prometheus-syntax duration flag.
+type stepFlag policy.Duration
+
+func (f *stepFlag) Set(s string) error { return decodeDuration((*policy.Duration)(f), s) }
+func (f *stepFlag) Type() string       { return "duration" }
+func (f *stepFlag) String() string {
+	if *f == 0 {
+		return ""
+	}
+	return policy.Duration(*f).String()
 }
 
 func decodeDuration(d *policy.Duration, s string) error {
@@ -185,21 +236,54 @@ func checkOutput(o string) error {
 // report prints a replay and turns its decisions into the exit code:
 // any rollback → 2, else any inconclusive → 3, else 0.
 func report(env *Env, rep *backtest.Report, output string) error {
+	return reportWith(env, rep, output, nil)
+}
+
+// analyzed is analyze's JSON: the replay, with each system's GitOps owners.
+type analyzed struct {
+	From    time.Time        `json:"from"`
+	To      time.Time        `json:"to"`
+	Systems []analyzedSystem `json:"systems"`
+}
+
+type analyzedSystem struct {
+	backtest.SystemReport
+	GitOps *gitops.Status `json:"gitops,omitempty"`
+}
+
+// reportWith is report with the systems' GitOps owners (nil: none shown).
+func reportWith(env *Env, rep *backtest.Report, output string, owners map[string]*gitops.Status) error {
 	if output == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		var v any = rep
+		if owners != nil {
+			a := analyzed{From: rep.From, To: rep.To, Systems: make([]analyzedSystem, len(rep.Systems))}
+			for i, s := range rep.Systems {
+				a.Systems[i] = analyzedSystem{SystemReport: s, GitOps: owners[s.System]}
+			}
+			v = a
+		}
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
 	} else {
-		printText(env.Stdout, rep)
+		printText(env.Stdout, rep, owners)
+		printRollouts(env.Stdout, rep)
 	}
 	code := ExitOK
+	decisions := make([]string, 0, len(rep.Systems)+len(rep.Rollouts))
 	for _, s := range rep.Systems {
+		decisions = append(decisions, s.Decision)
+	}
+	for _, r := range rep.Rollouts {
+		decisions = append(decisions, r.Decision)
+	}
+	for _, d := range decisions {
 		switch {
-		case s.Decision == backtest.Rollback:
+		case d == backtest.Rollback:
 			code = ExitRollback
-		case s.Decision == backtest.Inconclusive && code == ExitOK:
+		case d == backtest.Inconclusive && code == ExitOK:
 			code = ExitInconclusive
 		}
 	}
@@ -209,7 +293,7 @@ func report(env *Env, rep *backtest.Report, output string) error {
 	return nil
 }
 
-func printText(w io.Writer, rep *backtest.Report) {
+func printText(w io.Writer, rep *backtest.Report, owners map[string]*gitops.Status) {
 	for _, s := range rep.Systems {
 		switch s.Decision {
 		case backtest.Rollback:
@@ -247,7 +331,71 @@ func printText(w io.Writer, rep *backtest.Report) {
 		for _, f := range s.Final {
 			fmt.Fprintf(w, "    %-28s %-17s%s%s\n", f.Trigger, f.State, values(f.Canary, f.Baseline), reason(f.Reason))
 		}
+		if st := owners[s.System]; st != nil {
+			for _, l := range st.Lines() {
+				fmt.Fprintf(w, "  gitops owner: %s\n", l)
+			}
+		}
 	}
+}
+
+// printRollouts prints each rollout of the watch systems with its decision.
+func printRollouts(w io.Writer, rep *backtest.Report) {
+	seen := map[string]bool{}
+	for _, r := range rep.Rollouts {
+		seen[r.System] = true
+		if r.Deployment != "" {
+			seen[strings.SplitN(r.System, ".", 2)[0]] = true
+		}
+	}
+	for _, s := range rep.Watches {
+		if !seen[s] {
+			fmt.Fprintf(w, "%s: no rollout in %s … %s\n", s, rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
+		}
+	}
+	for _, r := range rep.Rollouts {
+		head := fmt.Sprintf("%s: rollout of %s/%s to %s", r.System, r.Namespace, r.Deployment, r.Revision)
+		if r.Previous != "" {
+			head += " (from " + r.Previous + ")"
+		}
+		if !r.Start.IsZero() {
+			head += " at " + r.Start.Format(time.RFC3339)
+		}
+		switch r.Decision {
+		case backtest.Rollback:
+			fmt.Fprintf(w, "%s: ROLLBACK at %s (%s phase, %s after the start) — firing: %v\n", head, r.RollbackAt.Format(time.RFC3339), r.Phase, r.RollbackAt.Sub(r.Start), r.Firing)
+		case backtest.SharedIncident:
+			fmt.Fprintf(w, "%s: SHARED INCIDENT — not rolled back\n", head)
+			for _, s := range r.Shared {
+				fmt.Fprintf(w, "  %s … %s %s: the same degradation in %s (%d evaluations)\n", s.From.Format(time.RFC3339), s.To.Format(time.TimeOnly), s.Trigger, strings.Join(s.Peers, ", "), s.Evaluations)
+			}
+		case backtest.Inconclusive:
+			fmt.Fprintf(w, "%s: INCONCLUSIVE — %s\n", head, orDefault(r.Reason, "some triggers have no data or their queries fail"))
+		default:
+			fmt.Fprintf(w, "%s: HEALTHY\n", head)
+		}
+		if r.Evaluations == 0 {
+			continue
+		}
+		line := fmt.Sprintf("  %d evaluations", r.Evaluations)
+		if r.Completed != nil {
+			line += fmt.Sprintf("; previous revision stopped serving at %s, watched until %s", r.Completed.Format(time.RFC3339), r.Ends.Format(time.RFC3339))
+		}
+		switch r.Cut {
+		case "range":
+			line += "; the range ends before the watch does"
+		case "superseded":
+			line += "; superseded by a newer rollout"
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func values(c, b *float64) string {

@@ -105,7 +105,16 @@ Exit codes: 0 success (analyze, backtest: healthy); 1 error or usage error;
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(demoCmd(env), validateCmd(env), analyzeCmd(env), backtestCmd(env), serveCmd(env),
-		rollbackCmd(env), historyCmd(env), postMortemCmd(env), policyCmd(env), versionCmd(env))
+		rollbackCmd(env), resumeGitOpsCmd(env), historyCmd(env), postMortemCmd(env), policyCmd(env), storeCmd(env), versionCmd(env))
+	// Each command's Use line already shows its flags.
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.DisableFlagsInUseLine = true
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 	return root
 }
 

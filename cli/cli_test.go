@@ -232,3 +232,12 @@ func TestHelpEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestBacktestPrometheusURLRule: --prometheus is held to the policy's URL
+// rule, with its message.
+func TestBacktestPrometheusURLRule(t *testing.T) {
+	code, _, errs := runCLI(t, "backtest", "--policy", "../examples/policy.yaml", "--prometheus", "http://u:p@prometheus:9090", "--from", "0", "--to", "1")
+	if code != 1 || !strings.Contains(errs, "--prometheus: must not contain credentials (user:password@); use basicAuth or bearerTokenFile") || strings.Contains(errs, "u:p") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}

@@ -27,7 +27,14 @@ type child struct {
 
 func startDaemon(t *testing.T, id string, args ...string) *child {
 	t.Helper()
-	a, _ := json.Marshal(append([]string{"serve"}, args...))
+	return startCommand(t, id, append([]string{"serve"}, args...)...)
+}
+
+// startCommand runs the command line args as a child process (see
+// TestMain), its output in a log file; the test's end kills it.
+func startCommand(t *testing.T, id string, args ...string) *child {
+	t.Helper()
+	a, _ := json.Marshal(args)
 	d := &child{id: id, cmd: osexec.Command(os.Args[0], "-test.run=^$"), log: filepath.Join(t.TempDir(), id+".log")}
 	f, err := os.Create(d.log)
 	if err != nil {

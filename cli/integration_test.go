@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-sre/rewind/backtest"
+	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/internal/scenario"
 	"github.com/rewind-sre/rewind/internal/testenv"
 	"github.com/rewind-sre/rewind/policy"
@@ -56,6 +57,11 @@ func TestAnalyzeAgainstRealPrometheus(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("before the fault: exit %d, want 0 (healthy)\n%s%s", code, out, stderr)
 	}
+	// The GitOps owner of the canary is looked for; without a cluster it
+	// is unknown, and says why, without failing analyze.
+	if !strings.Contains(out, "gitops owner: unknown: ") {
+		t.Fatalf("analyze does not show the GitOps owner:\n%s", out)
+	}
 	code, out, stderr = runAt(t, t0.Add(45*time.Minute), "analyze", "--policy", pol, "--output", "json")
 	if code != ExitRollback {
 		t.Fatalf("after the fault: exit %d, want 2 (rollback)\n%s%s", code, out, stderr)
@@ -63,6 +69,13 @@ func TestAnalyzeAgainstRealPrometheus(t *testing.T) {
 	var rep backtest.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
+	}
+	var owners struct {
+		Systems []struct{ GitOps *gitops.Status }
+	}
+	if err := json.Unmarshal([]byte(out), &owners); err != nil || owners.Systems[0].GitOps == nil ||
+		owners.Systems[0].GitOps.Mode != gitops.ModeMarkers || owners.Systems[0].GitOps.Error == "" {
+		t.Fatalf("analyze's JSON has no GitOps owner status: %v\n%s", err, out)
 	}
 	s := rep.Systems[0]
 	// analyze replays max(for)+interval = 10m30s: 22 evaluations ending now.

@@ -22,7 +22,7 @@ seed's template filled with the real timeline, the findings and, with
 		Example: `  rewind postmortem rb-20260101T003130Z-3f2a91c0 --policy policy.yaml`,
 		Args:    cobra.ExactArgs(1),
 	}
-	store := cmd.Flags().String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
+	store := cmd.Flags().String("store", daemon.DefaultStorePath(), "the rollback journal: a SQLite file, or kubernetes[:NAMESPACE] (docs/storage.md)")
 	file := cmd.Flags().String("policy", "", "the policy, for the metrics source (impact estimate) and the thresholds; optional")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return postMortem(cmd.Context(), env, args[0], *store, *file)
@@ -31,7 +31,7 @@ seed's template filled with the real timeline, the findings and, with
 }
 
 func postMortem(ctx context.Context, env *Env, id, storePath, file string) error {
-	st, err := daemon.OpenStoreShared(ctx, storePath)
+	st, err := daemon.OpenStoreAt(ctx, storePath, daemon.StoreOptions{Shared: true})
 	if err != nil {
 		return err
 	}

@@ -209,7 +209,7 @@ func historyCmd(env *Env) *cobra.Command {
 		Short: "Past rollbacks, newest first",
 		Args:  cobra.NoArgs,
 	}
-	store := cmd.Flags().String("store", daemon.DefaultStorePath(), "the rollback journal (SQLite)")
+	store := cmd.Flags().String("store", daemon.DefaultStorePath(), "the rollback journal: a SQLite file, or kubernetes[:NAMESPACE] (docs/storage.md)")
 	system := cmd.Flags().String("system", "", "only this system")
 	limit := cmd.Flags().Int("limit", 50, "at most this many rollbacks")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -220,7 +220,7 @@ func historyCmd(env *Env) *cobra.Command {
 
 func history(ctx context.Context, env *Env, storePath, system string, limit int) error {
 	store := &storePath
-	st, err := daemon.OpenStoreShared(ctx, *store)
+	st, err := daemon.OpenStoreAt(ctx, *store, daemon.StoreOptions{Shared: true})
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,8 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 	ctx := context.Background()
 
 	code, out, _ := live("rollback", "--policy", e.policy, "--system", "dwcp-manager", "--reason", "customer-escalation", "--store", e.store, "--dry-run")
-	if code != 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, "dwcp-service") {
+	if code != 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, "dwcp-service") ||
+		!strings.Contains(out, "none Deployment "+e.ns+"/dwcp-canary, VirtualService "+e.ns+"/dwcp-service: no GitOps owner") {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
 
@@ -146,7 +147,8 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 	// its own (another machine): exactly one rollback.
 	var wg sync.WaitGroup
 	codes, outs := make([]int, 3), make([]string, 3)
-	for i, store := range []string{e.store, e.store, e.store + ".other"} {
+	stores := []string{e.store, e.store, e.store + ".other"}
+	for i, store := range stores {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -154,11 +156,15 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	winners := 0
+	winners, winner := 0, ""
 	for i := range codes {
 		if codes[i] == 0 {
-			winners++
+			winners, winner = winners+1, stores[i]
 			t.Logf("rollback:\n%s", outs[i])
+			// Without a GitOps owner the new first step changes nothing.
+			if !regexp.MustCompile(`suspend-gitops\s+skipped .*no GitOps owner: no Flux or Argo CD marker on Deployment`).MatchString(outs[i]) {
+				t.Errorf("suspend-gitops without a GitOps owner: want skipped, no GitOps owner:\n%s", outs[i])
+			}
 		} else if !strings.Contains(outs[i], "in progress") && !strings.Contains(outs[i], "holds the store") && !strings.Contains(outs[i], "already rolled back") {
 			t.Fatalf("invocation %d failed for another reason (exit %d):\n%s", i, codes[i], outs[i])
 		}
@@ -189,7 +195,8 @@ func TestRollbackOnRealControlPlane(t *testing.T) {
 			t.Errorf("evidence file %s: %v", f, matches)
 		}
 	}
-	if code, out, _ := live("history", "--store", e.store); code != 0 || !strings.Contains(out, "succeeded") {
+	// Whichever process took the fence first rolled back: its store says so.
+	if code, out, _ := live("history", "--store", winner); code != 0 || !strings.Contains(out, "succeeded") {
 		t.Fatalf("history: %d\n%s", code, out)
 	}
 }

@@ -70,15 +70,25 @@ func policyCmd(env *Env) *cobra.Command {
 			return usagef("which? rewind policy default")
 		},
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "default",
+	def := &cobra.Command{
+		Use:   "default [--watch]",
 		Short: "Print the built-in policy: the seed's triggers, thresholds and hold times",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := env.Stdout.Write(policy.Default())
-			return err
-		},
-	})
+		Long: `Print the built-in policy: the seed's triggers, thresholds and hold times.
+With --watch, the built-in rollout-watch policy: every rollout of the
+Deployment dwcp/dwcp-manager judged against the previous revision and the
+service's history (docs/rollout-watch.md).`,
+		Args: cobra.NoArgs,
+	}
+	watch := def.Flags().Bool("watch", false, "the built-in rollout-watch policy")
+	def.RunE = func(*cobra.Command, []string) error {
+		text := policy.Default()
+		if *watch {
+			text = policy.DefaultWatch()
+		}
+		_, err := env.Stdout.Write(text)
+		return err
+	}
+	cmd.AddCommand(def)
 	return cmd
 }
 

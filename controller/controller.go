@@ -20,6 +20,7 @@ import (
 	"github.com/rewind-sre/rewind/observe"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
+	"github.com/rewind-sre/rewind/watch"
 )
 
 // BuildFunc assembles the rollback runner and metrics source of a system.
@@ -37,6 +38,13 @@ type Options struct {
 	Events rewind.Publisher
 	Log    *slog.Logger
 	Now    func() time.Time
+	// BatchSystems bounds the systems evaluated together at one instant
+	// with grouped queries (DefaultBatchSystems when zero; 1 evaluates
+	// every system on its own).
+	BatchSystems int
+	// Watcher builds the Watcher of each rollout-watch system (watch.go);
+	// default LiveWatcher.
+	Watcher WatcherFunc
 }
 
 // Controller watches every system of a policy.
@@ -45,7 +53,8 @@ type Controller struct {
 	mu  sync.Mutex
 	pol *policy.Policy
 	sys map[string]*system
-	wg  sync.WaitGroup // rollbacks in flight
+	gen uint64         // policy generation: batches are rebuilt when it changes
+	wg  sync.WaitGroup // rollbacks and cycles in flight
 	// life is Run's context: rollbacks run on it, whoever asked for them,
 	// so that a shutdown interrupts them (they stay in the journal).
 	life context.Context
@@ -60,11 +69,9 @@ type system struct {
 	state    *decide.SystemState
 	runner   *plan.Runner
 	source   rewind.Source
+	live     Watcher // a rollout-watch system's (watch.go); nil for a canary system
 	paused   bool
 	inFlight string // id of the rollback running now
-	// evaluating is set while a cycle runs: a slow cycle delays the next
-	// one instead of overlapping it, so cycles apply in time order.
-	evaluating atomic.Bool
 }
 
 // ErrUnknownSystem: no system of that name in the policy.
@@ -84,18 +91,44 @@ func New(opt Options) (*Controller, error) {
 		return nil, err
 	}
 	c.pol, c.sys = opt.Policy, sys
+	if opt.Metrics != nil {
+		opt.Metrics.TriggerState.from(c.triggerStates)
+	}
 	return c, nil
+}
+
+// triggerStates yields every trigger's state, by system name.
+func (c *Controller) triggerStates(yield func(system, trigger string, st rewind.TriggerState)) {
+	type state struct {
+		system, trigger string
+		st              rewind.TriggerState
+	}
+	var all []state
+	for _, s := range c.systems() {
+		c.mu.Lock()
+		for _, ts := range s.state.Triggers {
+			all = append(all, state{s.cfg.Name, ts.Trigger.Name, ts.State})
+		}
+		c.mu.Unlock()
+	}
+	for _, x := range all {
+		yield(x.system, x.trigger, x.st)
+	}
 }
 
 // build makes the systems of pol, keeping the state of those in old.
 func (c *Controller) build(pol *policy.Policy, old map[string]*system) (map[string]*system, error) {
 	out := map[string]*system{}
+	reg := &watch.Registry{}
 	for _, cfg := range pol.Systems {
 		r, src, err := c.opt.Build(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("system %s: %w", cfg.Name, err)
 		}
 		s := &system{cfg: cfg, state: decide.NewSystemState(cfg), runner: r, source: src}
+		if s.live, err = c.newWatcher(pol, cfg, src, reg); err != nil {
+			return nil, fmt.Errorf("system %s: %w", cfg.Name, err)
+		}
 		if o := old[cfg.Name]; o != nil {
 			s.paused, s.inFlight = o.paused, o.inFlight
 		}
@@ -116,14 +149,19 @@ func (c *Controller) Reload(pol *policy.Policy) error {
 	}
 	c.mu.Lock()
 	c.pol, c.sys = pol, sys
+	c.gen++
 	c.mu.Unlock()
+	closeWatchers(old)
 	return nil
 }
 
 // Run resumes unfinished rollbacks (its own, from the journal, and those
-// another controller left on the targets' fences), then evaluates every system at its
-// interval until ctx ends. A policy reload takes effect at the next tick.
-// Rollbacks in flight when ctx ends stay in the journal for the next start.
+// another controller left on the targets' fences), then evaluates every
+// system at its interval until ctx ends (see schedule.go: systems that read
+// one source at one interval are evaluated in batches with grouped queries,
+// each batch at its own phase of the interval). A policy reload takes effect
+// at the next tick. Rollbacks in flight when ctx ends stay in the journal
+// for the next start.
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.life = ctx
@@ -132,36 +170,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.acting.Store(false)
 	c.resume(ctx)
 	c.adopt(ctx)
-	// A fine tick keeps each system on its own interval without drift.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	next := map[string]time.Time{}
-	for {
-		now := c.opt.Now()
-		for _, s := range c.systems() {
-			at, ok := next[s.cfg.Name]
-			if ok && now.Before(at) || s.evaluating.Load() {
-				continue
-			}
-			if !ok || now.Sub(at) > s.cfg.Interval {
-				at = now // first cycle, or fell behind: start over from now
-			}
-			next[s.cfg.Name] = at.Add(s.cfg.Interval)
-			s.evaluating.Store(true)
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				defer s.evaluating.Store(false)
-				c.Evaluate(ctx, s.cfg.Name, at)
-			}()
-		}
-		select {
-		case <-ctx.Done():
-			c.wg.Wait()
-			return nil
-		case <-tick.C:
-		}
-	}
+	c.schedule(ctx)
+	c.wg.Wait()
+	return nil
 }
 
 func (c *Controller) systems() []*system {
@@ -185,15 +196,40 @@ func (c *Controller) get(name string) (*system, error) {
 	return s, nil
 }
 
-// Evaluate runs one evaluation cycle of a system at `at` and acts on it.
+// Evaluate runs one evaluation cycle of a system alone at `at` (its own
+// queries, not grouped) and acts on it.
 func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (decide.Cycle, error) {
 	s, err := c.get(name)
 	if err != nil {
 		return decide.Cycle{}, err
 	}
-	obs := observe.Cycle(ctx, s.source, s.cfg, at, 0)
+	if s.live != nil {
+		return c.acted(ctx, s, c.evaluateWatch(ctx, s, at))
+	}
+	obs := observe.Cycle(ctx, s.source, s.cfg, at, s.cfg.Prometheus.MaxInFlight)
+	return c.act(ctx, s, at, obs)
+}
+
+// act applies one cycle's observations to the system's state, records it
+// and starts a rollback when one is decided.
+func (c *Controller) act(ctx context.Context, s *system, at time.Time, obs []rewind.Observation) (decide.Cycle, error) {
 	c.mu.Lock()
 	cyc := s.state.Apply(at, obs, c.pol.Hash)
+	return c.acted(ctx, s, judged{cyc: cyc, obs: obs})
+}
+
+// judged is one evaluated cycle of a system: its decision, the
+// observations it came from and, for a watch system, what it judged.
+type judged struct {
+	cyc   decide.Cycle
+	obs   []rewind.Observation
+	about string
+}
+
+// acted records a cycle applied to s's state and starts a rollback when
+// one is decided. Called with c.mu held; releases it.
+func (c *Controller) acted(ctx context.Context, s *system, j judged) (decide.Cycle, error) {
+	name, cyc, obs := s.cfg.Name, j.cyc, j.obs
 	paused, inFlight, mode := s.paused, s.inFlight, s.cfg.Rollback.Mode
 	c.mu.Unlock()
 	c.record(s, cyc, obs)
@@ -205,7 +241,8 @@ func (c *Controller) Evaluate(ctx context.Context, name string, at time.Time) (d
 	if cyc.Decision == nil {
 		return cyc, nil
 	}
-	why := "triggers firing: " + strings.Join(cyc.Firing, ", ")
+	why := j.about + "triggers firing: " + strings.Join(cyc.Firing, ", ")
+	var err error
 	switch {
 	case mode != policy.ModeAutomatic:
 		c.opt.Log.Warn("rollback decided; policy mode is notify-only", "system", name, "reason", why)
@@ -227,11 +264,14 @@ func (c *Controller) record(s *system, cyc decide.Cycle, obs []rewind.Observatio
 	}
 	name := s.cfg.Name
 	m.Evaluations.WithLabelValues(name).Inc()
-	for i, ts := range s.state.Triggers {
-		m.setTriggerState(name, ts.Trigger.Name, ts.State)
-		if obs[i].Outcome == rewind.OutcomeError {
-			m.QueryErrors.WithLabelValues(name).Inc()
+	errs := 0
+	for _, o := range obs {
+		if o.Outcome == rewind.OutcomeError {
+			errs++
 		}
+	}
+	if errs > 0 {
+		m.QueryErrors.WithLabelValues(name).Add(float64(errs))
 	}
 	blind := 0.0
 	if cyc.Blind {

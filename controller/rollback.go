@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -63,10 +64,25 @@ func (c *Controller) start(ctx context.Context, s *system, reason, requester str
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		rb, err := s.runner.StartWithID(ctx, id, s.cfg.Name, reason, requester, d)
+		var rb *rewind.Rollback
+		err := c.safely(s.cfg.Name, "rollback", func() (err error) {
+			rb, err = s.runner.StartWithID(ctx, id, s.cfg.Name, reason, requester, d)
+			return err
+		})
 		c.finished(s, rb, err, d)
 	}()
 	return id, nil
+}
+
+// safely runs f, turning a panic into an error that is logged and counted:
+// a rollback that panics fails loudly, it does not take the daemon down.
+func (c *Controller) safely(who, stage string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = c.panicked(who, stage, p, string(debug.Stack()))
+		}
+	}()
+	return f()
 }
 
 // resume continues what a previous process left unfinished, per system,
@@ -98,7 +114,11 @@ func (c *Controller) resume(ctx context.Context) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			out, err := s.runner.ResumeSystem(ctx, rb.System)
+			var out []*rewind.Rollback
+			err := c.safely(rb.System, "rollback", func() (err error) {
+				out, err = s.runner.ResumeSystem(ctx, rb.System)
+				return err
+			})
 			for _, r := range out {
 				if r.ID == rb.ID {
 					rb = r
@@ -148,7 +168,11 @@ func (c *Controller) adopt(ctx context.Context) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			rb, err := s.runner.StartWithID(ctx, id, s.cfg.Name, "finishing rollback "+id+" left unfinished by another controller", "rewind", nil)
+			var rb *rewind.Rollback
+			err := c.safely(s.cfg.Name, "rollback", func() (err error) {
+				rb, err = s.runner.StartWithID(ctx, id, s.cfg.Name, "finishing rollback "+id+" left unfinished by another controller", "rewind", nil)
+				return err
+			})
 			c.finished(s, rb, err, nil)
 		}()
 	}
@@ -156,8 +180,13 @@ func (c *Controller) adopt(ctx context.Context) {
 
 func (c *Controller) finished(s *system, rb *rewind.Rollback, err error, d *rewind.Decision) {
 	c.mu.Lock()
+	// A reload while the rollback ran made a new system of the same name
+	// that carries its id: that one is freed too.
 	if rb == nil || s.inFlight == rb.ID || errors.Is(err, rewind.ErrRollbackInProgress) {
 		s.inFlight = ""
+	}
+	if cur := c.sys[s.cfg.Name]; cur != nil && cur != s && rb != nil && cur.inFlight == rb.ID {
+		cur.inFlight = ""
 	}
 	c.mu.Unlock()
 	if m := c.opt.Metrics; m != nil && rb != nil {
@@ -186,6 +215,8 @@ func (c *Controller) finished(s *system, rb *rewind.Rollback, err error, d *rewi
 		c.opt.Log.Warn("shutting down mid-rollback; the next start resumes it", "system", s.cfg.Name)
 	case err != nil:
 		c.opt.Log.Error("rollback could not run to its end", "system", s.cfg.Name, "err", err)
+	case rb == nil:
+		c.opt.Log.Error("ROLLBACK FAILED: no record of it came back", "system", s.cfg.Name)
 	case rb.State == rewind.RollbackSucceeded:
 		c.opt.Log.Info("rolled back and verified", "system", s.cfg.Name, "rollback", rb.ID, "took", rb.Ended.Sub(rb.Started).Round(time.Millisecond))
 	default:
@@ -208,7 +239,8 @@ func (c *Controller) published(ctx context.Context, e rewind.Event) {
 	if c.opt.Events == nil {
 		return
 	}
-	if err := c.opt.Events.Publish(ctx, e); err != nil {
+	err := c.safely(e.System, "hook", func() error { return c.opt.Events.Publish(ctx, e) })
+	if err != nil {
 		c.opt.Log.Error("event not published", "event", e.Kind, "system", e.System, "err", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/watch"
 )
 
 // SystemStatus is what the API shows of a system.
@@ -16,6 +17,8 @@ type SystemStatus struct {
 	InFlight  string          `json:"rollbackInFlight,omitempty"`
 	LastCycle time.Time       `json:"lastEvaluation,omitzero"`
 	Triggers  []TriggerStatus `json:"triggers"`
+	// Watch is a rollout-watch system's rollout, phase and times.
+	Watch *watch.Status `json:"watch,omitempty"`
 }
 
 // TriggerStatus is one trigger's state and last values.
@@ -45,6 +48,10 @@ func (c *Controller) Systems() []SystemStatus {
 				Canary: ts.Last.Canary, Baseline: ts.Last.Baseline, Reason: ts.Last.Reason, Judge: ts.Last.Judge})
 		}
 		c.mu.Unlock()
+		if s.live != nil {
+			ws := s.live.Status()
+			st.Watch = &ws
+		}
 		out = append(out, st)
 	}
 	return out

@@ -3,13 +3,16 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/internal/testenv"
 	"github.com/rewind-sre/rewind/policy"
 	"github.com/rewind-sre/rewind/source/embedded"
 )
@@ -139,5 +142,42 @@ func TestApplySwapsEverything(t *testing.T) {
 	}
 	if d.Policy() != next || d.gen.Load().systems["web"].runner == nil {
 		t.Fatal("the new generation is not in force")
+	}
+}
+
+// TestReloadDuringARollback: a policy applied while a rollback runs keeps
+// it in flight (no second one starts), and once it ends the system can be
+// rolled back again.
+func TestReloadDuringARollback(t *testing.T) {
+	slow := "      exec:\n        undo: { command: [\"/bin/sleep\", \"1\"] }\n      verify: { for: 0s, timeout: 1s }\n"
+	var ev events
+	d, err := newDaemon(t, parse(t, slow), &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = d.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	var id string
+	testenv.Eventually(t, 10*time.Second, "the controller acting", func() (bool, string) {
+		id, err = d.Controller().RequestRollback(t.Context(), "web", "team-consensus", "test")
+		return err == nil, fmt.Sprint(err)
+	})
+	if err := d.Apply(parse(t, slow)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Controller().RequestRollback(t.Context(), "web", "again", "test"); !errors.Is(err, controller.ErrBusy) {
+		t.Fatalf("a second rollback during the first: %v", err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the first rollback to end", func() (bool, string) {
+		return strings.Contains(ev.kinds(), "rollback-ended"), ev.kinds()
+	})
+	testenv.Eventually(t, 5*time.Second, "the system free again", func() (bool, string) {
+		s := d.Controller().Systems()[0]
+		return s.InFlight == "", "still in flight: " + s.InFlight + " (first was " + id + ")"
+	})
+	if _, err := d.Controller().RequestRollback(t.Context(), "web", "again", "test"); err != nil {
+		t.Fatalf("a rollback after the first ended: %v", err)
 	}
 }

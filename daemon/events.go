@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,9 @@ func PostMortemPath(rb *rewind.Rollback) string {
 	if rb.Evidence == "" {
 		return ""
 	}
+	if strings.Contains(rb.Evidence, "://") {
+		return strings.TrimSuffix(rb.Evidence, "/") + "/POSTMORTEM.md"
+	}
 	return filepath.Join(rb.Evidence, "POSTMORTEM.md")
 }
 
@@ -69,6 +73,19 @@ func (p postMortems) Publish(ctx context.Context, e rewind.Event) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postMortemTimeout)
 	defer cancel()
+	if a := p.d.archive(p.d.evidenceDir(b.sys)); a != nil && strings.Contains(e.Rollback.Evidence, "://") {
+		// The bundle is archived: the draft goes into its local copy,
+		// then joins the archive.
+		if _, err := report.WriteDraftIn(ctx, p.d.opt.Store, b.source, b.sys, e.RollbackID, a.Local(e.RollbackID)); err != nil {
+			return fmt.Errorf("post-mortem draft of %s not written: %w", e.RollbackID, err)
+		}
+		loc, err := a.Sync(ctx, e.RollbackID)
+		if err != nil {
+			return fmt.Errorf("post-mortem draft of %s not archived (it is in %s): %w", e.RollbackID, a.Local(e.RollbackID), err)
+		}
+		p.d.log.Info("post-mortem draft written", "rollback", e.RollbackID, "path", strings.TrimSuffix(loc, "/")+"/POSTMORTEM.md")
+		return nil
+	}
 	path, err := report.WriteDraft(ctx, p.d.opt.Store, b.source, b.sys, e.RollbackID)
 	if err != nil {
 		return fmt.Errorf("post-mortem draft of %s not written: %w", e.RollbackID, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/evidence"
 	"github.com/rewind-sre/rewind/notify"
 	"github.com/rewind-sre/rewind/notify/channels"
 	"github.com/rewind-sre/rewind/plan"
@@ -24,6 +25,7 @@ import (
 // readiness checks. Apply builds a new one and swaps it in whole.
 type generation struct {
 	pol       *policy.Policy
+	kubes     map[string]*Kube // the clusters of the systems, by kubeconfig path
 	systems   map[string]*built
 	notifiers map[string]rewind.Notifier
 	router    notify.Router
@@ -56,8 +58,8 @@ func (g *generation) system(name string) (*built, error) {
 // are missing or down are not errors: they fail the steps that need them
 // and show in the checks.
 func (d *Daemon) build(pol *policy.Policy) (*generation, error) {
-	g := &generation{pol: pol, systems: map[string]*built{}}
 	kubes := map[string]*Kube{}
+	g := &generation{pol: pol, kubes: kubes, systems: map[string]*built{}}
 	env := Env{Now: d.opt.Now, Log: d.log,
 		Kube: func(path string) *Kube {
 			if kubes[path] == nil {
@@ -132,7 +134,13 @@ func (d *Daemon) buildSystem(sys *policy.System, src rewind.Source, env Env) (*b
 	ex[rewind.StepDrain] = &verify.Drain{Route: plat.Executors[rewind.StepDrain], Source: src, Drain: rb.Drain, Now: d.opt.Now, Poll: d.opt.Poll}
 	ex[rewind.StepCheckBaseline] = &verify.Baseline{Source: src, Verify: rb.Verify, Now: d.opt.Now}
 	ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle}
+	if a := d.archive(env.EvidenceDir); a != nil {
+		ex[rewind.StepEvidence] = Sequence{plat.Executors[rewind.StepEvidence], bundle, a}
+	}
 	ex[rewind.StepVerify] = &verify.Validator{Source: src, System: sys, Now: d.opt.Now, Poll: d.opt.Poll}
+	if sys.Watch != nil {
+		watchSteps(ex)
+	}
 	timeouts := map[rewind.StepName]time.Duration{
 		rewind.StepDrain:  plan.DefaultTimeouts[rewind.StepDrain] + rb.Drain.Within,
 		rewind.StepVerify: rb.Verify.Timeout + 30*time.Second, // the validator bounds itself; this is the backstop
@@ -165,12 +173,12 @@ func platformOf(sys *policy.System, platforms []PlatformFunc, env Env) (Platform
 
 // Check is the one validation of a policy beyond loading it, as every
 // command runs it: the platform of each system (with platforms, default
-// PolicyPlatform: an automatic system needs an executor) and, in scope,
+// DefaultPlatforms: an automatic system needs an executor) and, in scope,
 // the files and variables the policy names on this machine
 // (policy.CheckEnvironment). Nothing is contacted.
 func Check(pol *policy.Policy, scope policy.Scope, platforms ...PlatformFunc) policy.Errors {
 	if len(platforms) == 0 {
-		platforms = []PlatformFunc{PolicyPlatform}
+		platforms = DefaultPlatforms
 	}
 	kubes := map[string]*Kube{}
 	env := Env{Now: time.Now, Log: slog.New(slog.DiscardHandler), EvidenceDir: DefaultEvidenceDir(),
@@ -220,4 +228,14 @@ func (c check) describe(err error) string {
 		return err.Error()
 	}
 	return err.Error() + " (systems: " + strings.Join(c.systems, ", ") + ")"
+}
+
+// archive is the last part of the evidence step when bundles are kept in
+// durable storage (Options.Evidence): it copies dir/<id> there, once.
+func (d *Daemon) archive(dir string) *evidence.Archive {
+	if d.opt.Evidence == nil {
+		return nil
+	}
+	return &evidence.Archive{Store: d.opt.Evidence, Dir: dir, Log: d.log,
+		OnResult: func(r string) { d.archived.WithLabelValues(r).Inc() }}
 }

@@ -60,7 +60,12 @@ func (d *Daemon) Reload(ctx context.Context, file string) error {
 }
 
 // refused announces a refused policy to every system of the one in force.
+// With replicas only the leader announces it: every replica refuses the
+// same file, and a shared store would deliver each replica's notice.
 func (d *Daemon) refused(ctx context.Context, file string, err error) {
+	if d.opt.Election != nil && !d.leading.Load() {
+		return
+	}
 	pol := d.Policy()
 	names := make(map[string]bool, len(pol.Systems))
 	for _, s := range pol.Systems {

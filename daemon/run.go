@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rewind-sre/rewind/cluster"
+	"github.com/rewind-sre/rewind/server"
 )
 
 // Election configures leader election through a Kubernetes Lease: with
@@ -32,7 +33,10 @@ type Election struct {
 func (d *Daemon) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { d.health.run(ctx, d.opt.CheckEvery) })
-	bg.Go(func() { _ = d.outbox.Run(ctx) })
+	bg.Go(func() { d.watchGitOps(ctx) })
+	if d.opt.Election == nil {
+		bg.Go(func() { _ = d.outbox.Run(ctx) })
+	} // else the outbox runs while this replica leads (act)
 	acted := make(chan struct{})
 	go func() {
 		defer close(acted)
@@ -101,7 +105,16 @@ func (d *Daemon) act(ctx context.Context) {
 			d.health.setExtra(what, "")
 			el := &cluster.Election{Config: cfg, Namespace: e.Namespace, Name: e.Name, Identity: e.Identity,
 				LeaseDuration: e.LeaseDuration, RenewDeadline: e.RenewDeadline, RetryPeriod: e.RetryPeriod, Log: d.log, Leader: d.leader}
-			err = el.Run(ctx, func(lctx context.Context) { _ = d.ctl.Run(lctx) })
+			err = el.Run(ctx, func(lctx context.Context) {
+				// The outbox delivers while this replica leads: on a shared
+				// store (kubernetes) the next leader takes over its claims.
+				d.leading.Store(true)
+				defer d.leading.Store(false)
+				var ob sync.WaitGroup
+				ob.Go(func() { _ = d.outbox.Run(lctx) })
+				_ = d.ctl.Run(lctx)
+				ob.Wait()
+			})
 			if err == nil {
 				return
 			}
@@ -119,7 +132,7 @@ func (d *Daemon) act(ctx context.Context) {
 // reloading the policy from policyFile when it changes or on SIGHUP (""
 // : no reload).
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener, policyFile string) error {
-	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := server.NewHTTPServer(d.handler, server.DefaultLimits)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("http server", "err", err)

@@ -19,18 +19,31 @@ import (
 // error in /readyz and in every failed query; it does not stop the daemon.
 type SourceFunc func(p policy.Prometheus) (rewind.Source, error)
 
-// PrometheusSource is the default SourceFunc: a client of the endpoint's
-// Prometheus HTTP API.
+// PrometheusSource is a SourceFunc: a client of the endpoint's Prometheus
+// HTTP API of its own.
 func PrometheusSource(p policy.Prometheus) (rewind.Source, error) { return NewPrometheus(p) }
+
+// PooledSource is the daemon's default SourceFunc: clients from pool, so
+// that every prometheus section naming one endpoint (URL, credentials,
+// TLS), in this policy and the next one a reload brings, shares its
+// connections, its bound on queries in flight (prometheus.maxInFlight)
+// and its backoff.
+func PooledSource(pool *prometheus.Pool) SourceFunc {
+	return func(p policy.Prometheus) (rewind.Source, error) { return pool.Client(clientConfig(p)) }
+}
 
 // NewPrometheus builds the HTTP API client of a policy's prometheus
 // section (analyze, backtest and postmortem use it directly).
 func NewPrometheus(p policy.Prometheus) (*prometheus.Client, error) {
-	return prometheus.New(prometheus.Config{
+	return prometheus.New(clientConfig(p))
+}
+
+func clientConfig(p policy.Prometheus) prometheus.Config {
+	return prometheus.Config{
 		URL: p.URL, Timeout: p.Timeout, BearerTokenFile: p.BearerTokenFile,
 		BasicAuthUsername: p.BasicAuthUsername, BasicAuthPasswordFile: p.BasicAuthPassword,
-		CAFile: p.CAFile, InsecureSkipVerify: p.InsecureSkipVerify,
-	})
+		CAFile: p.CAFile, InsecureSkipVerify: p.InsecureSkipVerify, MaxInFlight: p.MaxInFlight,
+	}
 }
 
 // sourceName is how /readyz names an endpoint.

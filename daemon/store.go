@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 
+	rewind "github.com/rewind-sre/rewind"
+	"github.com/rewind-sre/rewind/store"
+	kstore "github.com/rewind-sre/rewind/store/kubernetes"
 	"github.com/rewind-sre/rewind/store/sqlite"
 )
 
@@ -142,4 +145,40 @@ func lockHolder(f *os.File) string {
 		}
 	}
 	return ""
+}
+
+// StoreOptions configure OpenStoreAt for a store in the API server.
+type StoreOptions struct {
+	// Kubeconfig for a kubernetes store; "" is in-cluster, else
+	// $KUBECONFIG or ~/.kube/config.
+	Kubeconfig string
+	Kubernetes kstore.Options
+	// Shared opens a SQLite store without its single-writer lock (readers:
+	// history, postmortem); the file must exist.
+	Shared bool
+}
+
+// OpenStoreAt opens the store a --store flag names (docs/storage.md): a
+// SQLite path (OpenStore, or OpenStoreShared for readers), or
+// kubernetes[:NAMESPACE], the Rollback and Notice objects that every
+// replica shares (namespace default $POD_NAMESPACE).
+func OpenStoreAt(ctx context.Context, location string, opt StoreOptions) (rewind.Store, error) {
+	loc, err := store.ParseLocation(location, os.Getenv("POD_NAMESPACE"))
+	if err != nil {
+		return nil, err
+	}
+	if loc.Kind == store.KindKubernetes {
+		return store.Open(ctx, loc, store.Options{Kubeconfig: opt.Kubeconfig, Kubernetes: opt.Kubernetes})
+	}
+	if opt.Shared {
+		return OpenStoreShared(ctx, loc.Path)
+	}
+	return OpenStore(ctx, loc.Path)
+}
+
+// StoreIsFile reports whether a --store value names a SQLite file (whose
+// directory is a default for evidence) rather than the API server.
+func StoreIsFile(location string) bool {
+	loc, err := store.ParseLocation(location, "x")
+	return err != nil || loc.Kind == store.KindSQLite
 }

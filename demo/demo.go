@@ -9,7 +9,9 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +45,13 @@ type Options struct {
 	Out      io.Writer
 	Color    bool // Out is a terminal: color the states and events
 	Log      *slog.Logger
+	// Listen is the address of Rewind's web UI and API (default
+	// 127.0.0.1:0, a free loopback port).
+	Listen string
+	// Keep, when set, is called with the result once the scenario has
+	// played out; Run then keeps the production and Rewind (its web UI
+	// too) up until ctx ends, and returns the result.
+	Keep func(*Result)
 }
 
 // Result is what a run showed.
@@ -56,6 +65,8 @@ type Result struct {
 	Notices     []string // event kinds the sink received
 	CanaryAfter uint64   // requests routed to the canary after the drain
 	Dir, API    string
+	UI          string // the web UI's address
+	TokenFile   string // the API token a UI user logs in with (the demo makes one)
 }
 
 // Run runs the demo and says whether it showed what it should: the canary
@@ -83,6 +94,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer cancel()
 	p := &printer{w: o.Out, start: time.Now(), color: o.Color}
 	res := &Result{Dir: o.Dir}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, err
+	}
+	handed := false // to startRewind, which serves it or closes it
+	defer func() {
+		if !handed {
+			ln.Close()
+		}
+	}()
+	res.API = "http://" + ln.Addr().String()
+	res.UI = res.API + "/"
+	token, err := newToken(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	res.TokenFile = filepath.Join(o.Dir, tokenFile)
+	p.printf("web UI: %s — watch it there; to pause or roll back from it, log in with the token in %s", res.UI, res.TokenFile)
+	p.printf("scenario %s: a canary goes bad and Rewind rolls it back (no cluster, no external server)", fault)
 
 	prod, err := startProduction(ctx)
 	if err != nil {
@@ -102,13 +135,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		prod.baseline.Addr(), prod.baseline.Release(), prod.canary.Addr(), prod.canary.Release(), prod.router.Addr(), canaryWeight, loadRate)
 	p.printf("policy: the built-in policy scaled down for the demo (evaluations every 1s); see examples/demo-policy.yaml")
 
-	r, err := startRewind(ctx, pol, prod, o, p, res)
+	r, err := startRewind(ctx, pol, prod, o, p, ln, token)
+	handed = true
 	if err != nil {
 		return nil, err
 	}
 	defer r.stop()
-	res.API = r.api
-	p.printf("rewind: API and /metrics at %s, evidence and journal under %s, notices to %s", r.api, o.Dir, sink.url)
+	p.printf("rewind: web UI, API and /metrics at %s, evidence and journal under %s, notices to %s", res.API, o.Dir, sink.url)
 	p.printf("warming up for %s (the windows fill), then injecting %q into the canary", o.WarmUp, fault)
 
 	select {
@@ -144,7 +177,31 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		waitNotices(ctx, sink, rb)
 		res.Notices = sink.kinds()
 	}
+	if o.Keep != nil {
+		o.Keep(res)
+		<-ctx.Done()
+	}
 	return res, nil
+}
+
+// tokenFile is where the demo keeps the API token its UI users log in with.
+const tokenFile = "api-token"
+
+// newToken makes the run's API token and writes it, readable by its owner
+// only, into dir: the demo prints where it is, never the token.
+func newToken(dir string) ([]byte, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	token := []byte(hex.EncodeToString(b[:]))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, tokenFile), append(token, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return token, nil
 }
 
 // Check says whether a run showed what its scenario should.
@@ -185,7 +242,6 @@ func waitNotices(ctx context.Context, s *sink, rb *rewind.Rollback) {
 
 // rewindProc is Rewind itself, wired to the demo.
 type rewindProc struct {
-	api        string
 	done       chan struct{}
 	mu         sync.Mutex
 	rb         *rewind.Rollback
@@ -199,9 +255,12 @@ func (r *rewindProc) rollback() *rewind.Rollback {
 	return r.rb
 }
 
-func startRewind(ctx context.Context, pol *policy.Policy, prod *production, o Options, p *printer, res *Result) (*rewindProc, error) {
+// startRewind assembles Rewind as rewind serve does, on the demo's
+// production, and serves its web UI and API on ln (closed on error).
+func startRewind(ctx context.Context, pol *policy.Policy, prod *production, o Options, p *printer, ln net.Listener, token []byte) (*rewindProc, error) {
 	st, err := daemon.OpenStore(ctx, filepath.Join(o.Dir, "rewind.db"))
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	evidence := filepath.Join(o.Dir, "evidence")
@@ -240,23 +299,19 @@ func startRewind(ctx context.Context, pol *policy.Policy, prod *production, o Op
 				rewind.StepEvidence:  service.Evidence{Service: prod.canary, Dir: evidence},
 			}}, nil
 		}},
-		Source:    func(policy.Prometheus) (rewind.Source, error) { return prod.db, nil },
-		Events:    []rewind.Publisher{show},
-		OpenReads: true,
+		Source: func(policy.Prometheus) (rewind.Source, error) { return prod.db, nil },
+		Events: []rewind.Publisher{show},
+		// Pages open to all on loopback; acting needs the run's token.
+		OpenReads: true, Token: token, UI: &daemon.UIOptions{},
 	})
 	if err != nil {
+		ln.Close()
 		st.Close()
 		return nil, err
 	}
 	p.mu.Lock()
 	p.systems = d.Controller().Systems
 	p.mu.Unlock()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	r.api = "http://" + ln.Addr().String()
 	cctx, cancel := context.WithCancel(ctx)
 	served := make(chan struct{})
 	go func() { defer close(served); _ = d.Serve(cctx, ln, "") }()

@@ -45,7 +45,7 @@ import (
 )
 
 // kindOrder is the order kustomize (and kubectl apply -k) creates kinds in.
-var kindOrder = []string{"Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding",
+var kindOrder = []string{"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding",
 	"ConfigMap", "Secret", "Service", "Deployment", "PodDisruptionBudget"}
 
 // warnings collects the API server's warnings (deprecations, and Pod
@@ -354,7 +354,14 @@ func (e *applyEnv) testAccess(t *testing.T, cfg *rest.Config) {
 		group, resource, _ := strings.Cut(gr, "/")
 		need = append(need, res(canaryNS, group, resource, verb, "web"))
 	}
+	for _, g := range storeGrants { // store-rbac.yaml's Role, in Rewind's namespace
+		gr, verb, _ := strings.Cut(g, ":")
+		group, resource, _ := strings.Cut(gr, "/")
+		need = append(need, res(namespace, group, resource, verb, ""))
+	}
 	mustNot := map[string]authorizationv1.ResourceAttributes{
+		"rewrite a Rollback's spec":                     res(namespace, "rewind.dev", "rollbacks", "update", "checkout-1"),
+		"keep Rollbacks in the canary's namespace":      res(canaryNS, "rewind.dev", "rollbacks", "create", ""),
 		"update another Lease":                          lease(namespace, "update", "some-other-controller"),
 		"delete its Lease":                              lease(namespace, "delete", leaseName),
 		"list Leases":                                   lease(namespace, "list", ""),

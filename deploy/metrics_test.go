@@ -37,11 +37,17 @@ var knownMetrics = map[string]metric{
 	"rewind_query_errors_total": {kind: "counter", from: "controller", labels: map[string][]string{"system": nil}},
 	"rewind_system_blind":       {kind: "gauge", from: "controller", labels: map[string][]string{"system": nil}},
 	"rewind_step_duration_seconds": {kind: "histogram", from: "controller", labels: map[string][]string{
-		"step": {"drain", "check-baseline", "undo", "scale-down", "evidence", "verify"}}},
-	"rewind_evaluations_total":    {kind: "counter", from: "controller", labels: map[string][]string{"system": nil}},
-	"rewind_policy_reloads_total": {kind: "counter", from: "controller", labels: map[string][]string{"result": {"ok", "invalid"}}},
-	"rewind_system_paused":        {kind: "gauge", from: "controller", labels: map[string][]string{"system": nil}},
-	"rewind_build_info":           {kind: "gauge", from: "controller", labels: map[string][]string{"version": nil}},
+		"step": {"suspend-gitops", "drain", "check-baseline", "undo", "scale-down", "evidence", "verify", "git-revert"}}},
+	"rewind_evaluations_total":      {kind: "counter", from: "controller", labels: map[string][]string{"system": nil}},
+	"rewind_policy_reloads_total":   {kind: "counter", from: "controller", labels: map[string][]string{"result": {"ok", "invalid"}}},
+	"rewind_system_paused":          {kind: "gauge", from: "controller", labels: map[string][]string{"system": nil}},
+	"rewind_build_info":             {kind: "gauge", from: "controller", labels: map[string][]string{"version": nil}},
+	"rewind_cycle_duration_seconds": {kind: "histogram", from: "controller"},
+	"rewind_cycle_queries_total":    {kind: "counter", from: "controller"},
+	"rewind_cycle_overruns_total":   {kind: "counter", from: "controller"},
+	"rewind_batches":                {kind: "gauge", from: "controller"},
+	"rewind_panics_total": {kind: "counter", from: "controller", labels: map[string][]string{
+		"stage": {"fetch", "query", "evaluate", "rollback", "hook"}}},
 	// notify/notify.go's Result values.
 	"rewind_notifications_total": {kind: "counter", from: "notify", labels: map[string][]string{
 		"notifier": nil, "result": {"delivered", "retried", "failed", "expired", "dropped"}}},

@@ -84,10 +84,13 @@
 //     with tie-corrected variance n_c·n_b/12·((N+1) − Σ(t³−t)/(N(N−1))) and
 //     continuity correction 0.5;
 //   - tail test, H0: at most a share 1 − q of canary requests exceeds u,
-//     where u is the upper bound of the baseline's q-quantile bucket (the
-//     first bound whose cumulative count reaches q·n_b), by the exact
-//     binomial tail P(Binomial(n_c, 1−q) ≥ k) for k canary requests above
-//     u. When that bucket is +Inf there is no tail test (p = 1).
+//     where u is the lowest bucket bound above which at most a share 1 − q
+//     of the baseline lies with confidence 1 − α (the one-sided
+//     Clopper–Pearson upper bound of the baseline's share above u is at
+//     most 1 − q; a baseline too small to place its q-quantile, such as 43
+//     requests for q = 0.99, has none), by the exact binomial tail
+//     P(Binomial(n_c, 1−q) ≥ k) for k canary requests above u. When no
+//     finite bound qualifies there is no tail test (p = 1).
 //
 // The reported p-value is min(1, 2·min(p_rank, p_tail)) (Bonferroni), so
 // it is ≤ α when either test is significant at α/2; a change in spread or

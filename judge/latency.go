@@ -57,7 +57,7 @@ func Latency(canary, baseline []Bucket, q float64, o Options) Result {
 		return r.insufficient(newText().tooFew(nc, o.minRequests(), r.Needed).String())
 	}
 
-	t := tailTest(ch, bh, q)
+	t := tailTest(ch, bh, q, o.Alpha)
 	r.RankP, r.TailP, r.TailBound = rankTest(ch.n, bh.n), t.p, t.bound
 	r.Canary.Bad, r.Baseline.Bad = t.canaryAbove, t.baselineAbove
 	r.PValue = clampP(2 * min(r.RankP, r.TailP))
@@ -222,21 +222,25 @@ type tailResult struct {
 	canaryAbove, baselineAbove float64
 }
 
-// tailTest finds the baseline's q-quantile bucket (the first bound whose
-// cumulative count reaches q of the baseline) and tests the canary's share
-// of requests above its bound against 1 − q by the exact binomial tail.
-func tailTest(c, b hist, q float64) tailResult {
+// tailTest finds the lowest bucket bound u above which, with confidence
+// 1 − alpha, at most a share 1 − q of the baseline's requests lie (the
+// one-sided Clopper–Pearson upper bound of the baseline's share above u is
+// at most 1 − q), and tests the canary's share of requests above u against
+// 1 − q by the exact binomial tail. A small baseline cannot place its
+// q-quantile: with 43 requests none of which exceeds u, the share above u
+// may well be 8 %, not 1 %; then no finite bound qualifies and there is no
+// tail test (p = 1) — the rank test still runs.
+func tailTest(c, b hist, q, alpha float64) tailResult {
 	nb, nc := b.total(), c.total()
-	j, _ := slices.BinarySearch(b.cum, q*nb) // first cum ≥ q·nb
-	j = min(j, len(b.cum)-1)
-	if j == len(b.cum)-1 {
-		return tailResult{p: 1, bound: math.Inf(1), canaryAbove: 0, baselineAbove: 0}
+	for j := 0; j < len(b.cum)-1; j++ {
+		above := nb - b.cum[j]
+		if _, hi := clopperPearson(above, nb, alpha); hi > 1-q {
+			continue
+		}
+		k := nc - c.cum[j]
+		return tailResult{p: binomUpper(nc, k, 1-q), bound: b.le[j], canaryAbove: k, baselineAbove: above}
 	}
-	k := nc - c.cum[j]
-	return tailResult{
-		p: binomUpper(nc, k, 1-q), bound: b.le[j],
-		canaryAbove: k, baselineAbove: nb - b.cum[j],
-	}
+	return tailResult{p: 1, bound: math.Inf(1), canaryAbove: 0, baselineAbove: 0}
 }
 
 // quantile is histogram_quantile(q): linear interpolation within the

@@ -7,8 +7,8 @@ import "math"
 
 // latencyP is the Bonferroni-combined one-sided p-value of the rank and
 // tail tests.
-func latencyP(c, b hist, q float64) float64 {
-	return clampP(2 * min(rankTest(c.n, b.n), tailTest(c, b, q).p))
+func latencyP(c, b hist, q, alpha float64) float64 {
+	return clampP(2 * min(rankTest(c.n, b.n), tailTest(c, b, q, alpha).p))
 }
 
 // extremeHist puts n requests into the +Inf bucket of a histogram with
@@ -34,7 +34,7 @@ func scaleHist(h hist, s float64) hist {
 // latencyCanDecide reports whether the most extreme canary (every request in
 // the +Inf bucket) would be significant at alpha.
 func latencyCanDecide(c, b hist, q, alpha float64) bool {
-	return latencyP(extremeHist(c.le, c.total()), b, q) <= alpha
+	return latencyP(extremeHist(c.le, c.total()), b, q, alpha) <= alpha
 }
 
 // neededLatency is the smallest canary request count at which a canary with
@@ -59,6 +59,6 @@ func neededLatency(c, b hist, q, f float64, o Options) float64 {
 		if nc >= 1 {
 			bs = scaleHist(b, n/base)
 		}
-		return latencyP(scaleHist(shape, n), bs, q) <= o.Alpha
+		return latencyP(scaleHist(shape, n), bs, q, o.Alpha) <= o.Alpha
 	})
 }

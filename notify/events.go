@@ -1,12 +1,10 @@
 package notify
 
 import (
-	"context"
 	"maps"
 	"time"
 
 	rewind "github.com/rewind-sre/rewind"
-	"github.com/rewind-sre/rewind/policy"
 )
 
 // AutomaticRequester is the Requester of rollbacks Rewind decided itself.
@@ -65,13 +63,6 @@ func EventOf(kind rewind.EventKind, rb *rewind.Rollback, thresholds map[string]s
 	return e
 }
 
-// BlindEvent is the event of a system whose queries have failed for several
-// cycles since since.
-func BlindEvent(system, reason string, since time.Time) rewind.Event {
-	kind := rewind.EventAnalyzerBlind
-	return rewind.Event{Kind: kind, Severity: SeverityOf(kind, nil), System: system, Reason: reason, At: since}
-}
-
 // StepEvents are the kinds of event that a change of step means, for
 // Runner.Progress: the rollback decided (or requested, for a manual one) as
 // long as no other step has moved (publishing it again is harmless: the
@@ -103,18 +94,6 @@ func StepEvents(rb *rewind.Rollback, step rewind.StepRecord) []rewind.EventKind 
 		}
 	}
 	return out
-}
-
-// Progress returns a callback for plan.Runner.Progress that publishes the
-// events of each step change (StepEvents), with thresholds from p (may be
-// nil) and links from links (may be nil: the evidence directory only). It
-// returns once the notices are recorded, bounded by EnqueueTimeout; a
-// failure is logged and never reaches the rollback.
-func (o *Outbox) Progress(p *policy.Policy, links func(*rewind.Rollback) rewind.Links) func(*rewind.Rollback, rewind.StepRecord) {
-	n := &Notices{Outbox: o, Policy: func() *policy.Policy { return p }, Links: links}
-	return func(rb *rewind.Rollback, step rewind.StepRecord) {
-		_ = n.rollback(context.Background(), rb, StepEvents(rb, step)) // logged by Publish
-	}
 }
 
 // outcome mirrors the plan's: failed if a step failed or verify escalated.

@@ -93,7 +93,7 @@ func TestEventOf(t *testing.T) {
 	if e := notify.EventOf(rewind.EventManualRollbackRequested, rb, nil, notifytest.T0); e.Severity != rewind.SeverityError {
 		t.Errorf("manual: %s", e.Severity)
 	}
-	b := notify.BlindEvent("search", "3 cycles", notifytest.T0)
+	b := rewind.Event{Kind: rewind.EventAnalyzerBlind, Severity: notify.SeverityOf(rewind.EventAnalyzerBlind, nil), System: "search", At: notifytest.T0}
 	if b.Severity != rewind.SeverityWarning || b.Key() != "analyzer-blind/search/2026-01-01T14:20:00Z" {
 		t.Errorf("blind: %+v %s", b, b.Key())
 	}

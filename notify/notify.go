@@ -17,8 +17,13 @@
 // rollback. Notices to one notifier are delivered in the order they were
 // published; a later one waits for the earlier one to settle.
 //
-// Delivery is at least once: a process killed after a receiver accepted a
-// notice but before its outcome was recorded sends it again. Receivers can
+// Before a notice is sent it is claimed in the store (who sends it, until
+// when), and an attempt under way when the process stops or loses the
+// leadership is finished and recorded: a new leader on a shared store
+// (store/kubernetes) waits for the claim and never sends a notice twice.
+// Delivery is still at least once when a process is killed (SIGKILL, a node
+// lost) after a receiver accepted a notice but before its outcome was
+// recorded: the next process sends it again once the claim expires. Receivers can
 // tell: the webhook's X-Rewind-Delivery header, PagerDuty's dedup_key and
 // the email's Message-ID are the same on every attempt.
 //
@@ -27,68 +32,29 @@
 // notify/notifytest is the test suite every notifier passes.
 package notify
 
-import (
-	"context"
-	"time"
+import rewind "github.com/rewind-sre/rewind"
 
-	rewind "github.com/rewind-sre/rewind"
+// The outbox's store interface and types live in the root package (see
+// rewind.OutboxStore); these names stay for the code that uses them.
+type (
+	// State is where a notice is.
+	State = rewind.NoticeState
+	// Notice is one event for one notifier, as the outbox stores it.
+	Notice = rewind.Notice
+	// Outcome is the record of one attempt.
+	Outcome = rewind.NoticeOutcome
+	// Store is the outbox's durable half (store/sqlite, store/kubernetes).
+	Store = rewind.OutboxStore
+	// Filter selects notices.
+	Filter = rewind.NoticeFilter
 )
-
-// State is where a notice is.
-type State string
 
 const (
-	Pending   State = "pending"   // to be attempted at NextAttempt
-	Delivered State = "delivered" // the receiver accepted it
-	Failed    State = "failed"    // the receiver rejected it: not retried
-	Expired   State = "expired"   // still failing at MaxAge: given up
+	Pending   = rewind.NoticePending
+	Delivered = rewind.NoticeDelivered
+	Failed    = rewind.NoticeFailed
+	Expired   = rewind.NoticeExpired
 )
-
-// Notice is one event for one notifier, as the outbox stores it. It holds
-// the notifier's name, never its URL, key or password.
-type Notice struct {
-	ID          int64        `json:"id"` // assigned by the store; orders the notices
-	Notifier    string       `json:"notifier"`
-	Key         string       `json:"key"` // dedup key: notifier and event key
-	Event       rewind.Event `json:"event"`
-	State       State        `json:"state"`
-	Created     time.Time    `json:"created"`
-	NextAttempt time.Time    `json:"nextAttempt"`
-	Attempts    int          `json:"attempts"`
-	LastError   string       `json:"lastError,omitempty"` // redacted by the notifier
-	Done        time.Time    `json:"done,omitzero"`
-}
-
-// Outcome is the record of one attempt.
-type Outcome struct {
-	At          time.Time
-	State       State     // Pending for a retry
-	NextAttempt time.Time // for a retry
-	Error       string
-}
-
-// Store is the outbox's durable half (store/sqlite implements it). Every
-// write is durable when it returns; implementations are safe for concurrent
-// use.
-type Store interface {
-	// Enqueue records the notices whose Key is not stored yet, in one
-	// transaction, assigning their IDs in order, and returns how many it
-	// added. A notice with a stored Key is left out (dedup).
-	Enqueue(ctx context.Context, ns []Notice) (added int, err error)
-	// Heads returns the oldest pending notice of each notifier.
-	Heads(ctx context.Context) ([]Notice, error)
-	// Record writes the outcome of an attempt at notice id and counts it.
-	Record(ctx context.Context, id int64, o Outcome) error
-	// Notices lists notices, oldest first; limit 0 lists all.
-	Notices(ctx context.Context, f Filter) ([]Notice, error)
-}
-
-// Filter selects notices; zero fields do not filter.
-type Filter struct {
-	Notifier string
-	State    State
-	Limit    int
-}
 
 // Result labels rewind_notifications_total{notifier,result}.
 type Result string

@@ -27,8 +27,9 @@ const recordTimeout = 10 * time.Second
 
 // Outbox records notices (Publish) and delivers them (Run). Its fields are
 // configuration, set before first use and not changed after; an Outbox is
-// safe for concurrent use. Run it in one process per store (the leader): two
-// processes running the same store would both deliver.
+// safe for concurrent use. Run it in the process that acts (the leader); a
+// claim on each notice keeps a second process on the same store (a new
+// leader while the old one finishes its attempt) from sending it too.
 type Outbox struct {
 	Store Store // required
 	// Notifiers by name, as the policy names them.
@@ -59,11 +60,16 @@ type Outbox struct {
 	OnAttempt func(notifier string)
 	// Rand returns the jitter in [0, 1); default math/rand/v2.
 	Rand func() float64
+	// Owner names this process in the claims it writes on a notice before
+	// sending it (Store.Claim), e.g. the replica's pod name; default a
+	// random name per Outbox. Two processes must not share one.
+	Owner string
 
 	initOnce sync.Once
 	wake     chan struct{}
 	running  sync.Mutex
 	routing  atomic.Pointer[routing] // set by SetRouting; nil: the fields
+	owner    string
 }
 
 // routing is what a policy decides of an outbox: its notifiers and router.
@@ -89,8 +95,18 @@ func (o *Outbox) current() routing {
 }
 
 func (o *Outbox) init() {
-	o.initOnce.Do(func() { o.wake = make(chan struct{}, 1) })
+	o.initOnce.Do(func() {
+		o.wake = make(chan struct{}, 1)
+		o.owner = o.Owner
+		if o.owner == "" {
+			o.owner = fmt.Sprintf("outbox-%016x", rand.Uint64())
+		}
+	})
 }
+
+// claimMargin is how long a claim outlives the attempt's own bound, for
+// recording its outcome.
+const claimMargin = recordTimeout + 5*time.Second
 
 // Publish records e for every notifier its route names (at most once per
 // notifier and event key) and wakes the dispatcher. It only writes to the
@@ -146,7 +162,10 @@ func (o *Outbox) route(e rewind.Event) []string {
 }
 
 // Run delivers pending notices until ctx is done, then waits for the
-// attempts under way and returns nil. Notices of different notifiers are
+// attempts under way (each bounded by AttemptTimeout) to be recorded and
+// returns nil. Each attempt is claimed in the store first (Owner), so that
+// another process running the same store (the next leader) neither sends a
+// notice this one is sending nor overtakes it. Notices of different notifiers are
 // attempted concurrently, those of one notifier one at a time, oldest first.
 func (o *Outbox) Run(ctx context.Context) error {
 	if o.Store == nil {
@@ -172,6 +191,10 @@ func (o *Outbox) Run(ctx context.Context) error {
 		for _, n := range heads {
 			switch {
 			case inflight[n.Notifier]:
+			case n.Claimed(o.owner, now):
+				// Another process (the previous leader) is attempting it:
+				// its outcome, or the claim's expiry, comes first.
+				wait = min(wait, n.ClaimedUntil.Sub(now))
 			case !n.NextAttempt.After(now):
 				inflight[n.Notifier] = true
 				if o.OnAttempt != nil {
@@ -221,10 +244,24 @@ type attempted struct {
 	recorded bool // false: cut short by shutdown, no outcome
 }
 
-// attempt tries n once and records the outcome. An attempt cut short by
-// ctx (shutdown) is no outcome: n stays as it was, for the next Run.
+// attempt claims n, tries it once and records the outcome. A notice another
+// process claimed first is not attempted: it stays as it is.
 func (o *Outbox) attempt(ctx context.Context, n Notice) (Result, bool) {
 	log := o.log().With("notifier", n.Notifier, "event", n.Event.Key(), "attempt", n.Attempts+1)
+	now := o.now()
+	until := now.Add(or(o.AttemptTimeout, DefaultAttemptTimeout) + claimMargin)
+	if err := o.Store.Claim(ctx, n.ID, o.owner, now, until); err != nil {
+		if errors.Is(err, rewind.ErrNoticeClaimed) {
+			log.Info("notification claimed by another process or settled; not sent from here", "claimedBy", n.ClaimedBy)
+		} else if ctx.Err() == nil {
+			log.Warn("claiming a notification failed; trying again", "error", err)
+		}
+		return "", false
+	}
+	if n.ClaimedBy != "" && n.ClaimedBy != o.owner {
+		log.Warn("notification taken over from a process whose claim expired: if it was sent before that process stopped, it is sent again (same delivery id)",
+			"previousClaim", n.ClaimedBy)
+	}
 	notifier := o.current().notifiers[n.Notifier]
 	var (
 		retry bool
@@ -233,12 +270,13 @@ func (o *Outbox) attempt(ctx context.Context, n Notice) (Result, bool) {
 	if notifier == nil {
 		err = fmt.Errorf("no notifier named %q is configured", n.Notifier)
 	} else {
-		actx, cancel := context.WithTimeout(ctx, or(o.AttemptTimeout, DefaultAttemptTimeout))
+		// An attempt under way when ctx ends (shutdown, or leadership lost)
+		// is finished and recorded, bounded by AttemptTimeout, rather than
+		// cut short: a receiver may already have accepted a cut request,
+		// and the next process would send it again.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), or(o.AttemptTimeout, DefaultAttemptTimeout))
 		retry, err = call(actx, notifier, n.Event)
 		cancel()
-		if err != nil && ctx.Err() != nil {
-			return "", false
-		}
 	}
 	at := o.now()
 	out, result := Outcome{At: at}, ResultDelivered
@@ -257,6 +295,7 @@ func (o *Outbox) attempt(ctx context.Context, n Notice) (Result, bool) {
 		out.NextAttempt = o.next(n, at, err)
 		log.Warn("notification failed; will retry", "error", err, "next", out.NextAttempt)
 	}
+	out.Owner = o.owner
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err := o.Store.Record(rctx, n.ID, out); err != nil {

@@ -108,12 +108,13 @@ func TestRollbackNotifiesEveryChannel(t *testing.T) {
 	h := newOutbox(t, st, notifiers, time.Now(), func(o *notify.Outbox) {
 		o.Router, o.Log = notify.PolicyRouter(p), log
 	})
-	r := &plan.Runner{Store: st, Executors: executors(true), Progress: h.outbox.Progress(p, nil)}
+	r := &plan.Runner{Store: st, Executors: executors(true), Progress: steps(h.outbox, p)}
 	rb, err := r.Start(t.Context(), "checkout", "error-rate-high", notify.AutomaticRequester, decision())
 	if err != nil || rb.State != rewind.RollbackSucceeded {
 		t.Fatalf("rollback: %v %+v", err, rb)
 	}
-	h.publish(t, notify.BlindEvent("search", "3 cycles of failed queries", time.Now()))
+	h.publish(t, rewind.Event{Kind: rewind.EventAnalyzerBlind, Severity: notify.SeverityOf(rewind.EventAnalyzerBlind, nil),
+		System: "search", Reason: "3 cycles of failed queries", At: time.Now()})
 	h.run(t)
 	h.drive(t, func() bool {
 		ms, _ := mail.Messages(t.Context())
@@ -221,7 +222,7 @@ notifiers:
 	run.Go(func() { _ = o.Run(ctx) })
 	defer func() { cancel(); run.Wait() }()
 
-	r := &plan.Runner{Store: st, Executors: executors(false), Progress: o.Progress(p, nil)}
+	r := &plan.Runner{Store: st, Executors: executors(false), Progress: steps(o, p)}
 	rb, err := r.Start(t.Context(), "checkout", "t", notify.AutomaticRequester, decision())
 	if err != nil || rb.State != rewind.RollbackSucceeded {
 		t.Fatalf("rollback: %v %+v", err, rb)
@@ -241,5 +242,14 @@ notifiers:
 		if n.State != notify.Pending {
 			t.Errorf("notice %s is %s", n.Key, n.State)
 		}
+	}
+}
+
+// steps is a runner's Progress that hands each step change to the
+// outbox's subscription (notify.Notices), as the daemon does.
+func steps(o *notify.Outbox, p *policy.Policy) func(*rewind.Rollback, rewind.StepRecord) {
+	n := &notify.Notices{Outbox: o, Policy: func() *policy.Policy { return p }}
+	return func(rb *rewind.Rollback, step rewind.StepRecord) {
+		_ = n.Publish(context.Background(), rewind.Event{Kind: rewind.EventStep, System: rb.System, Rollback: rb, Step: &step})
 	}
 }

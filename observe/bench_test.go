@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,93 @@ type memorySource map[string]rewind.Vector
 
 func (m memorySource) Query(_ context.Context, q string, _ time.Time) (rewind.Vector, error) {
 	return m[q], nil
+}
+
+// grouped answers a grouped query of the built-in policy as Prometheus
+// would: for every member named in the query, the series of benchCycle's
+// answers with the member's system and version labels.
+type grouped struct{ n int }
+
+func (g grouped) Query(_ context.Context, q string, at time.Time) (rewind.Vector, error) {
+	var out rewind.Vector
+	sides := []string{"canary", "baseline"}
+	if !strings.Contains(q, "baseline") {
+		sides = sides[:1]
+	}
+	for i := range g.n {
+		for _, side := range sides {
+			canary := side == "canary"
+			add := func(v float64, extra map[string]string) {
+				l := map[string]string{"system": "s" + strconv.Itoa(i), "version": side}
+				for k, x := range extra {
+					l[k] = x
+				}
+				out = append(out, rewind.Sample{Labels: l, T: at, V: v})
+			}
+			switch {
+			case strings.Contains(q, "_bucket"):
+				for _, s := range buckets() {
+					add(s.V, s.Labels)
+				}
+			case strings.Contains(q, "increase(http_requests_total") && strings.Contains(q, `"5.."`):
+				add(pick(canary, 8, 30), nil)
+			case strings.Contains(q, "increase(http_requests_total"):
+				add(pick(canary, 1500, 6000), nil)
+			default:
+				add(42, nil)
+			}
+		}
+	}
+	return out, nil
+}
+
+// BenchmarkBatchCycle is Rewind's own cost of one cycle of a batch of 500
+// systems of the built-in policy with grouped queries: fanning the 9
+// answers out and evaluating 4 500 triggers (the source answers from
+// memory), per system.
+func BenchmarkBatchCycle(b *testing.B) {
+	p := manySystems(b, 500)
+	batch := NewBatch(p.Systems, BatchOptions{})
+	src := cached{src: grouped{n: 500}, m: map[string]rewind.Vector{}}
+	states := make([]*decide.SystemState, len(p.Systems))
+	for i, s := range p.Systems {
+		states[i] = decide.NewSystemState(s)
+	}
+	at := time.Unix(1e9, 0)
+	ctx := context.Background()
+	batch.Fetch(ctx, src, at, 1) // fills the cache
+	b.ReportAllocs()
+	for b.Loop() {
+		ans := batch.Fetch(ctx, src, at, 1)
+		for i, s := range p.Systems {
+			states[i].Apply(at, ans.Observe(ctx, s, 1), p.Hash)
+		}
+		at = at.Add(30 * time.Second)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(p.Systems)), "ns/system")
+}
+
+// BenchmarkNewBatch is the cost of planning the grouped queries of 500
+// systems of the built-in policy (at start and at each reload).
+func BenchmarkNewBatch(b *testing.B) {
+	p := manySystems(b, 500)
+	b.ReportAllocs()
+	for b.Loop() {
+		NewBatch(p.Systems, BatchOptions{})
+	}
+}
+
+// cached answers each query once from src, then from memory.
+type cached struct {
+	src rewind.Source
+	m   map[string]rewind.Vector
+}
+
+func (c cached) Query(ctx context.Context, q string, at time.Time) (rewind.Vector, error) {
+	if v, ok := c.m[q]; ok {
+		return v, nil
+	}
+	v, err := c.src.Query(ctx, q, at)
+	c.m[q] = v
+	return v, err
 }

@@ -180,10 +180,16 @@ func (q *querier) buckets(side, promql string, o *rewind.Observation) ([]judge.B
 	for _, s := range vec {
 		le, ok := s.Labels["le"]
 		f, perr := strconv.ParseFloat(le, 64)
-		if !ok || perr != nil {
+		if !ok || perr != nil || math.IsNaN(f) {
 			r.Error = "a bucket series has no numeric le label: aggregate with sum by (le) (...)"
 			o.Readings = append(o.Readings, r)
 			o.Outcome, o.Reason = rewind.OutcomeError, side+" buckets: "+r.Error+": "+promql
+			return nil, false
+		}
+		if !rewind.IsFinite(s.V) { // a NaN or ±Inf count: no data, never a test
+			r.Value = nil
+			o.Readings = append(o.Readings, r)
+			o.Outcome, o.Reason = rewind.OutcomeNoData, side+" buckets: a bucket count is NaN or infinite"
 			return nil, false
 		}
 		if math.IsInf(f, 1) {

@@ -6,8 +6,10 @@ package observe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -23,12 +25,19 @@ const DefaultConcurrency = 8
 // belongs to sys.Triggers[i]. It first runs every distinct PromQL string of
 // the system once, concurrently (at most limit at a time; DefaultConcurrency
 // when limit <= 0; sequentially when limit is 1, for in-memory sources), then
-// evaluates the triggers from those results without further I/O.
+// evaluates the triggers from those results without further I/O. It is the
+// reference that a Batch's grouped evaluation must equal.
 func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.Time, limit int) []rewind.Observation {
 	if limit <= 0 {
 		limit = DefaultConcurrency
 	}
 	q := fetch(ctx, src, sys.Queries(), at, limit)
+	return evaluate(ctx, q, sys, at, limit)
+}
+
+// evaluate turns the answers of one cycle into the observations of sys;
+// only probes do I/O of their own, at most limit at a time.
+func evaluate(ctx context.Context, q *querier, sys *policy.System, at time.Time, limit int) []rewind.Observation {
 	guard := q.traffic(sys.Traffic)
 	out := make([]rewind.Observation, len(sys.Triggers))
 	var probes []int
@@ -50,9 +59,17 @@ func Cycle(ctx context.Context, src rewind.Source, sys *policy.System, at time.T
 	}
 	// Probes are I/O of their own: concurrently, bounded by their timeouts.
 	var g errgroup.Group
-	g.SetLimit(limit)
+	g.SetLimit(max(limit, 1))
 	for _, i := range probes {
-		g.Go(func() error { probe(ctx, sys.Triggers[i], at, &out[i]); return nil })
+		g.Go(func() error {
+			defer func() {
+				if p := recover(); p != nil {
+					out[i].Outcome, out[i].Reason = rewind.OutcomeError, fmt.Sprintf("probe: %v: %v", ErrPanic, p)
+				}
+			}()
+			probe(ctx, sys.Triggers[i], at, &out[i])
+			return nil
+		})
 	}
 	_ = g.Wait()
 	return out
@@ -87,7 +104,7 @@ func fetch(ctx context.Context, src rewind.Source, queries []string, at time.Tim
 	q := &querier{at: at, results: make(map[string]result, len(queries))}
 	if limit == 1 {
 		for _, promql := range queries {
-			vec, err := src.Query(ctx, promql, at)
+			vec, err, _ := query(ctx, src, promql, at)
 			q.results[promql] = result{vec, err}
 		}
 		return q
@@ -97,7 +114,7 @@ func fetch(ctx context.Context, src rewind.Source, queries []string, at time.Tim
 	g.SetLimit(limit)
 	for i, promql := range queries {
 		g.Go(func() error {
-			res[i].vec, res[i].err = src.Query(ctx, promql, at)
+			res[i].vec, res[i].err, _ = query(ctx, src, promql, at)
 			return nil
 		})
 	}
@@ -106,6 +123,23 @@ func fetch(ctx context.Context, src rewind.Source, queries []string, at time.Tim
 		q.results[promql] = res[i]
 	}
 	return q
+}
+
+// ErrPanic marks a query or a probe that panicked: a failed query
+// (degraded), never a crash.
+var ErrPanic = errors.New("internal error: panicked")
+
+// query asks src, turning a panic into a failed query; panicked describes
+// it (with the stack) for the caller's log.
+func query(ctx context.Context, src rewind.Source, promql string, at time.Time) (vec rewind.Vector, err error, panicked string) {
+	defer func() {
+		if p := recover(); p != nil {
+			vec, err = nil, fmt.Errorf("%w: %w: %v", rewind.ErrQuery, ErrPanic, p)
+			panicked = fmt.Sprintf("query %s: %v\n%s", promql, p, debug.Stack())
+		}
+	}()
+	vec, err = src.Query(ctx, promql, at)
+	return vec, err, ""
 }
 
 func (q *querier) query(promql string) (rewind.Vector, error) {
@@ -231,16 +265,12 @@ func alert(q *querier, t *policy.Trigger, o *rewind.Observation) {
 		return
 	}
 	if t.Alert == nil { // not split: an empty result is "condition false"
-		o.Outcome = rewind.OutcomeFalse
-		if len(vec) > 0 {
-			o.Outcome, o.Reason, o.Canary = rewind.OutcomeTrue, fmt.Sprintf("%d series match", len(vec)), rewind.Float(vec[0].V)
-		}
-		o.Readings = append(o.Readings, r)
+		unsplit(vec, r, o)
 		return
 	}
 	worst, valid, kept := math.NaN(), 0, 0
 	for _, s := range vec {
-		if math.IsNaN(s.V) || math.IsInf(s.V, 0) && !t.Alert.Keep(s.V) {
+		if !rewind.IsFinite(s.V) { // NaN and ±Inf are no data, never "above the threshold"
 			continue
 		}
 		valid++
@@ -264,6 +294,29 @@ func alert(q *querier, t *policy.Trigger, o *rewind.Observation) {
 	default:
 		o.Outcome = rewind.OutcomeFalse
 	}
+}
+
+// unsplit evaluates an alert expression that is not `VECTOR OP NUMBER`: it
+// holds while a finite sample comes back. Samples that are all NaN or ±Inf
+// are no data; the value shown is the largest finite one, so that it does
+// not depend on the order of the series.
+func unsplit(vec rewind.Vector, r rewind.Reading, o *rewind.Observation) {
+	o.Outcome = rewind.OutcomeFalse
+	top, valid := math.Inf(-1), 0
+	for _, s := range vec {
+		if rewind.IsFinite(s.V) {
+			valid++
+			top = max(top, s.V)
+		}
+	}
+	switch {
+	case valid > 0:
+		o.Outcome, o.Reason, o.Canary = rewind.OutcomeTrue, fmt.Sprintf("%d series match", valid), rewind.Float(top)
+		r.Value = o.Canary
+	case len(vec) > 0:
+		o.Outcome, o.Reason = rewind.OutcomeNoData, noDataReason("expr", r)
+	}
+	o.Readings = append(o.Readings, r)
 }
 
 // worse reports whether v is further on the alerting side of op than w.

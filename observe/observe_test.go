@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -89,6 +90,10 @@ func TestCycle(t *testing.T) {
 			map[string]rewind.Outcome{"ratio": "error", "explicit": "error", "alert": "false"}, nil},
 		{"empty, NaN and Inf are no data", map[string]any{"traffic": vec(5), `ratio{ version="canary" }`: vec(math.NaN()), `ratio{ version="baseline" }`: vec(1), "explicit": vec(), "alert": vec(math.NaN())},
 			map[string]rewind.Outcome{"ratio": "no-data", "explicit": "no-data", "alert": "no-data"}, map[string]string{"ratio": "canary value is NaN or infinite", "explicit": "canary query returned no series"}},
+		{"+Inf and -Inf are no data in the alert form, never above or below a threshold", map[string]any{"traffic": vec(5), "alert": vec(math.Inf(1), math.Inf(-1)), "unsplit": vec(math.Inf(1))},
+			map[string]rewind.Outcome{"alert": "no-data", "unsplit": "no-data"}, map[string]string{"alert": "expr value is NaN or infinite"}},
+		{"a finite sample beside +Inf decides the alert form alone", map[string]any{"traffic": vec(5), "alert": vec(math.Inf(1), 3), "unsplit": vec(math.NaN(), 2)},
+			map[string]rewind.Outcome{"alert": "false", "unsplit": "true"}, map[string]string{"unsplit": "1 series match"}},
 		{"more than one series is an error naming the query", map[string]any{"traffic": vec(5), `ratio{ version="canary" }`: vec(1, 2), `ratio{ version="baseline" }`: vec(1), "explicit": vec(1)},
 			map[string]rewind.Outcome{"ratio": "error"}, map[string]string{"ratio": `canary query returned 2 series, not one: aggregate it in the policy (e.g. sum(...)): sum(ratio{ version="canary" })`}},
 		{"baseline missing is no data", map[string]any{"traffic": vec(5), `ratio{ version="canary" }`: vec(1)},
@@ -112,6 +117,14 @@ func TestCycle(t *testing.T) {
 				}
 				if o.Outcome == rewind.OutcomeError && o.Canary != nil {
 					t.Errorf("%s: a failed query produced a value", o.Trigger)
+				}
+				if _, err := json.Marshal(o); err != nil {
+					t.Errorf("%s: %v", o.Trigger, err)
+				}
+				for _, v := range []*float64{o.Canary, o.Baseline} {
+					if v != nil && !rewind.IsFinite(*v) {
+						t.Errorf("%s: non-finite value %g", o.Trigger, *v)
+					}
 				}
 			}
 		})

@@ -103,9 +103,10 @@ func TestShutdownMidStepThenResume(t *testing.T) {
 		}
 	}
 	_, lines := journal(t, st, rb.ID)
-	want := []string{"*:running", "drain:running", "drain:done", "check-baseline:running", "check-baseline:done",
-		"undo:running", "*:running", "undo:running", "undo:done", "scale-down:running", "scale-down:done",
-		"evidence:running", "evidence:done", "verify:running", "verify:done", "*:succeeded"}
+	want := []string{"*:running", "suspend-gitops:running", "suspend-gitops:done", "drain:running", "drain:done",
+		"check-baseline:running", "check-baseline:done", "undo:running", "*:running", "undo:running", "undo:done",
+		"scale-down:running", "scale-down:done", "evidence:running", "evidence:done", "verify:running", "verify:done",
+		"git-revert:running", "git-revert:done", "*:succeeded"}
 	if !slices.Equal(lines, want) {
 		t.Errorf("journal\n got %v\nwant %v", lines, want)
 	}

@@ -21,12 +21,14 @@ import (
 // The verify default is the policy's default verify timeout; wiring passes
 // the policy's own (rollback.verify.timeout) in Runner.Timeouts.
 var DefaultTimeouts = map[rewind.StepName]time.Duration{
+	rewind.StepSuspendGitOps: 30 * time.Second,
 	rewind.StepDrain:         30 * time.Second,
 	rewind.StepCheckBaseline: 30 * time.Second,
 	rewind.StepUndo:          2 * time.Minute,
 	rewind.StepScaleDown:     1 * time.Minute,
 	rewind.StepEvidence:      1 * time.Minute,
 	rewind.StepVerify:        2 * time.Minute,
+	rewind.StepGitRevert:     2 * time.Minute,
 }
 
 // FactBundle is the fact under which the evidence executor reports the

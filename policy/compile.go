@@ -61,10 +61,36 @@ func (c *compiler) policy(f *fileSpec) *Policy {
 		}
 		p.Systems = append(p.Systems, s)
 	}
+	c.sharedEndpoints(p.Systems)
+	c.watchPeers(p)
 	return p
 }
 
+// sharedEndpoints checks that systems reading one Prometheus endpoint agree
+// on its bound on queries in flight: the bound is the endpoint's, not a
+// system's.
+func (c *compiler) sharedEndpoints(systems []*System) {
+	first := map[string]int{}
+	for i, s := range systems {
+		if s.Prometheus.URL == "" {
+			continue
+		}
+		key := s.Prometheus.Endpoint()
+		j, ok := first[key]
+		if !ok {
+			first[key] = i
+			continue
+		}
+		if a, b := systems[j].Prometheus.MaxInFlight, s.Prometheus.MaxInFlight; a != b {
+			c.errf(fmt.Sprintf("systems[%d].prometheus.maxInFlight", i), "is %d, but systems[%d] (%s) reads the same Prometheus with %d: the bound is shared by every system of an endpoint", b, j, systems[j].Name, a)
+		}
+	}
+}
+
 func (c *compiler) system(path string, s *systemSpec) *System {
+	if s.Watch != nil {
+		return c.watchSystem(path, s)
+	}
 	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, path: path}
 	if !nameRE.MatchString(s.Name) {
 		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)
@@ -111,18 +137,23 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 }
 
 func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {
-	out := Prometheus{Timeout: defaultTimeout}
+	out := Prometheus{Timeout: defaultTimeout, MaxInFlight: DefaultMaxInFlight}
 	if p == nil {
 		return out // backtest --data and --prometheus need none
 	}
 	out.URL, out.BearerTokenFile, out.CAFile, out.InsecureSkipVerify = p.URL, p.BearerTokenFile, p.CAFile, p.InsecureSkipVerify
-	if err := checkURL(p.URL, urlBase, "use basicAuth or bearerTokenFile"); err != nil {
+	if err := out.CheckURL(); err != nil {
 		c.errf(path+".url", "%v", err)
 	}
 	if p.Timeout != nil {
 		out.Timeout = time.Duration(*p.Timeout)
 		if out.Timeout < MinTimeout {
 			c.errf(path+".timeout", "must be at least %s", Duration(MinTimeout))
+		}
+	}
+	if p.MaxInFlight != nil {
+		if out.MaxInFlight = *p.MaxInFlight; out.MaxInFlight < 1 || out.MaxInFlight > 256 {
+			c.errf(path+".maxInFlight", "must be between 1 and 256")
 		}
 	}
 	if p.BasicAuth != nil {
@@ -194,6 +225,11 @@ func (c *compiler) rollback(path string, r *rollbackSpec, canarySel, baselineSel
 		if r.Verify != nil {
 			v = *r.Verify
 		}
+	}
+	if r != nil {
+		out.GitOps = c.gitops(path+".gitops", r.GitOps)
+	} else {
+		out.GitOps = c.gitops(path+".gitops", nil)
 	}
 	vp := path + ".verify"
 	if v.Query != "" {

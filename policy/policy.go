@@ -53,6 +53,9 @@ type System struct {
 	Rollback         Rollback
 	Notify           []string
 	path             string // systems[i]
+	// Watch is set on a rollout-watch system (watch.go): its triggers are
+	// templates, instantiated per rollout by Instantiate.
+	Watch *Watch
 }
 
 // Path is the system's field path in the policy, e.g. "systems[2]".
@@ -97,6 +100,20 @@ type Prometheus struct {
 	BasicAuthPassword  string // a file path, never the secret
 	CAFile             string
 	InsecureSkipVerify bool
+	// MaxInFlight bounds the queries in flight to this endpoint, shared by
+	// every system that reads it (URL and credentials): the controller
+	// sends no more at once, whatever the number of systems.
+	MaxInFlight int
+}
+
+// DefaultMaxInFlight is prometheus.maxInFlight when the policy gives none.
+const DefaultMaxInFlight = 8
+
+// Endpoint identifies the Prometheus server as Rewind reaches it: the URL,
+// the credentials and the TLS settings. Systems with the same Endpoint
+// share one connection pool and one bound on queries in flight.
+func (p Prometheus) Endpoint() string {
+	return fmt.Sprintf("%s|%s|%s|%s|%s|%t", p.URL, p.BearerTokenFile, p.BasicAuthUsername, p.BasicAuthPassword, p.CAFile, p.InsecureSkipVerify)
 }
 
 // Traffic is the guard: below AtLeast canary requests per second, guarded
@@ -251,6 +268,7 @@ type Rollback struct {
 	Webhook  map[string]Webhook
 	Verify   Verify
 	Evidence Evidence
+	GitOps   GitOps // rollback.gitops (policy/gitops.go)
 }
 
 // Exec runs an argument vector (never a shell) for a step.

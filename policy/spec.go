@@ -40,6 +40,7 @@ type systemSpec struct {
 	Triggers   []triggerSpec   `yaml:"triggers"`
 	Rollback   *rollbackSpec   `yaml:"rollback"`
 	Notify     []string        `yaml:"notify"`
+	Watch      *watchSpec      `yaml:"watch"` // a rollout-watch system (watch.go)
 }
 
 type prometheusSpec struct {
@@ -49,6 +50,7 @@ type prometheusSpec struct {
 	BasicAuth          *basicAuthSpec `yaml:"basicAuth"`
 	CAFile             string         `yaml:"caFile"`
 	InsecureSkipVerify bool           `yaml:"insecureSkipVerify"`
+	MaxInFlight        *int           `yaml:"maxInFlight"`
 }
 
 type basicAuthSpec struct {
@@ -112,6 +114,7 @@ type rollbackSpec struct {
 	Webhook    map[string]hookSpec `yaml:"webhook"`
 	Verify     *verifySpec         `yaml:"verify"`
 	Evidence   *evidenceSpec       `yaml:"evidence"`
+	GitOps     *gitopsSpec         `yaml:"gitops"`
 }
 
 type kubernetesSpec struct {

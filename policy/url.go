@@ -52,6 +52,12 @@ func checkURL(raw string, kind urlKind, secrets string) error {
 	return nil
 }
 
+// CheckURL is the rule for a Prometheus base URL, wherever it comes from
+// (prometheus.url, backtest --prometheus).
+func (p Prometheus) CheckURL() error {
+	return checkURL(p.URL, urlBase, "use basicAuth or bearerTokenFile")
+}
+
 // checkHostPort is the rule for an SMTP server address: host:port, the
 // port a number from 1 to 65535.
 func checkHostPort(addr string) error {

@@ -51,6 +51,12 @@ type scalarDecoder interface {
 	decodeScalar(s string) error
 }
 
+// keywordDecoder is implemented by mapping types that also take one
+// scalar keyword in place of the mapping (e.g. `gitops: none`).
+type keywordDecoder interface {
+	decodeKeyword(s string) error
+}
+
 // decoder maps a YAML node tree onto Go values strictly: unknown fields,
 // duplicate keys and wrong kinds are errors with their line and field path.
 // It keeps going after an error so that every error is reported at once.
@@ -73,6 +79,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	d.lines[path] = n.Line
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if kd, ok := v.Addr().Interface().(keywordDecoder); ok && n.Kind == yaml.ScalarNode {
+		if err := kd.decodeKeyword(n.Value); err != nil {
+			d.fail(n, path, "%v", err)
+		}
 		return
 	}
 	if sd, ok := v.Addr().Interface().(scalarDecoder); ok {

@@ -110,7 +110,7 @@ func (b *Bundle) metrics(ctx context.Context, rb *rewind.Rollback, path string) 
 		Data  []result  `json:"data"`
 	}{Start: start.UTC(), End: end.UTC(), Step: step.String()}
 	var failed int
-	for _, q := range b.System.Queries() {
+	for _, q := range rolloutSystem(b.System, rb).Queries() {
 		m, err := rs.QueryRange(ctx, q, start, end, step)
 		r := result{Query: q, Series: []series{}}
 		if err != nil {

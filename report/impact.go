@@ -81,6 +81,7 @@ func (i Impact) Affected() (float64, bool) {
 // total counts. What cannot be measured is left nil with a note; the error
 // joins the failed queries, and the Impact is usable with it.
 func EstimateImpact(ctx context.Context, src rewind.Source, sys *policy.System, rb *rewind.Rollback) (Impact, error) {
+	sys = rolloutSystem(sys, rb) // a watch system: the revisions the undo named
 	im := Impact{Thresholds: Thresholds(sys)}
 	at := rb.Started
 	if d := rb.Decision; d != nil {

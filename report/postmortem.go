@@ -59,7 +59,14 @@ func WritePostMortem(rb *rewind.Rollback, journal []plan.JournalEntry, impact Im
 	if rb.Evidence == "" {
 		return "", fmt.Errorf("rollback %s has no evidence bundle", rb.ID)
 	}
-	path := filepath.Join(rb.Evidence, PostMortemFile)
+	if isURL(rb.Evidence) {
+		return "", fmt.Errorf("rollback %s: its evidence bundle is in %s: write the draft into its local copy (WriteDraftIn) and archive it", rb.ID, rb.Evidence)
+	}
+	return writePostMortemIn(rb.Evidence, rb, journal, impact)
+}
+
+func writePostMortemIn(dir string, rb *rewind.Rollback, journal []plan.JournalEntry, impact Impact) (string, error) {
+	path := filepath.Join(dir, PostMortemFile)
 	if err := os.WriteFile(path, []byte(PostMortem(rb, journal, impact)), 0o640); err != nil {
 		return "", fmt.Errorf("writing the post-mortem of %s: %w", rb.ID, err)
 	}
@@ -87,6 +94,27 @@ func WriteDraft(ctx context.Context, st plan.Store, src rewind.Source, sys *poli
 		return "", err
 	}
 	return WritePostMortem(rb, journal, im)
+}
+
+// WriteDraftIn is WriteDraft into dir, the local copy of a bundle that is
+// archived elsewhere (an S3 bucket: Rollback.Evidence is its URL).
+func WriteDraftIn(ctx context.Context, st plan.Store, src rewind.Source, sys *policy.System, id, dir string) (string, error) {
+	rb, journal, im, err := gather(ctx, st, src, sys, id)
+	if err != nil {
+		return "", err
+	}
+	return writePostMortemIn(dir, rb, journal, im)
+}
+
+// isURL: an evidence location in a bucket (s3://...) rather than a directory.
+func isURL(loc string) bool { return strings.Contains(loc, "://") }
+
+// inBundle names file f of the bundle at loc.
+func inBundle(loc, f string) string {
+	if isURL(loc) {
+		return strings.TrimSuffix(loc, "/") + "/" + f
+	}
+	return filepath.Join(loc, f)
 }
 
 func gather(ctx context.Context, st plan.Store, src rewind.Source, sys *policy.System, id string) (*rewind.Rollback, []plan.JournalEntry, Impact, error) {
@@ -284,7 +312,18 @@ func (d *draft) wentWellWrong(b *strings.Builder) {
 
 func (d *draft) peopleSections(b *strings.Builder) {
 	b.WriteString("## Action Items\n\n| # | Action | Owner | Due Date | Status |\n|---|--------|-------|----------|--------|\n")
-	fmt.Fprintf(b, "| 1 | %s | @owner | YYYY-MM-DD | Open |\n\n", todo("action"))
+	n := 1
+	// A suspended GitOps reconciler stays suspended until people merge the
+	// revert and resume it (docs/gitops.md).
+	if s := d.rb.Step(rewind.StepSuspendGitOps); s != nil && s.State == rewind.StepDone && s.Facts["suspended"] != "" {
+		action := "Merge the revert in Git, then resume " + s.Facts["suspended"]
+		if g := d.rb.Step(rewind.StepGitRevert); g != nil && g.Facts["pullRequest"] != "" {
+			action = "Merge " + g.Facts["pullRequest"] + ", then resume " + s.Facts["suspended"]
+		}
+		fmt.Fprintf(b, "| %d | %s (`rewind resume-gitops --system %s`) | @owner | YYYY-MM-DD | Open |\n", n, cell(action), d.rb.System)
+		n++
+	}
+	fmt.Fprintf(b, "| %d | %s | @owner | YYYY-MM-DD | Open |\n\n", n, todo("action"))
 	b.WriteString("## Lessons Learned\n\n")
 	list(b, []string{"**Testing:** " + todo(""), "**Monitoring:** " + todo(""), "**Process:** " + todo(""), "**Communication:** " + todo("")})
 	b.WriteString("## Prevention Strategy\n\n- " + todo("prevention steps") + "\n\n")
@@ -293,13 +332,13 @@ func (d *draft) peopleSections(b *strings.Builder) {
 func (d *draft) evidence(b *strings.Builder) {
 	b.WriteString("## Evidence\n\n")
 	if dir := d.rb.Evidence; dir != "" {
-		fmt.Fprintf(b, "- Bundle: `%s` (index: `%s`)\n", dir, filepath.Join(dir, "INDEX.md"))
+		fmt.Fprintf(b, "- Bundle: `%s` (index: `%s`)\n", dir, inBundle(dir, "INDEX.md"))
 		files := []string{"rollback.json", "metrics.json"}
 		if d.rb.Decision != nil {
 			files = append([]string{"decision.json"}, files...)
 		}
 		for _, f := range files {
-			fmt.Fprintf(b, "- `%s`: %s\n", filepath.Join(dir, f), describe(f))
+			fmt.Fprintf(b, "- `%s`: %s\n", inBundle(dir, f), describe(f))
 		}
 	} else {
 		b.WriteString("- No evidence bundle was written.\n")

@@ -295,3 +295,33 @@ func TestCanaryFirstSeenBeforeFirstViolation(t *testing.T) {
 		t.Fatalf("the timeline must show the canary first seen before its first violating sample:\n%s", md)
 	}
 }
+
+// A bundle archived in a bucket is named by its URL in the draft; the draft
+// is written into the bundle's local copy.
+func TestPostMortemOfArchivedBundle(t *testing.T) {
+	rb := &rewind.Rollback{ID: "rb-1", System: "checkout", State: rewind.RollbackSucceeded, Evidence: "s3://evidence/rewind/rb-1/"}
+	md := report.PostMortem(rb, nil, report.Impact{})
+	for _, want := range []string{"`s3://evidence/rewind/rb-1/` (index: `s3://evidence/rewind/rb-1/INDEX.md`)", "`s3://evidence/rewind/rb-1/metrics.json`"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the draft lacks %q:\n%s", want, md)
+		}
+	}
+	if _, err := report.WritePostMortem(rb, nil, report.Impact{}); err == nil {
+		t.Error("WritePostMortem wrote into a URL")
+	}
+}
+
+// A suspended GitOps reconciler is the first action item, with the pull
+// request to merge and the command that resumes it.
+func TestPostMortemGitOpsActionItem(t *testing.T) {
+	rb, journal := recorded(t)
+	rb.Steps = append([]rewind.StepRecord{{Name: rewind.StepSuspendGitOps, State: rewind.StepDone,
+		Facts: map[string]string{"suspended": "Flux Kustomization flux-system/apps"}}}, rb.Steps...)
+	rb.Steps = append(rb.Steps, rewind.StepRecord{Name: rewind.StepGitRevert, State: rewind.StepDone,
+		Facts: map[string]string{"pullRequest": "https://github.example.test/shop/apps/pull/7"}})
+	got := report.PostMortem(rb, journal, measured())
+	want := "| 1 | Merge https://github.example.test/shop/apps/pull/7, then resume Flux Kustomization flux-system/apps (`rewind resume-gitops --system " + rb.System + "`) | @owner | YYYY-MM-DD | Open |\n| 2 |"
+	if !strings.Contains(got, want) {
+		t.Errorf("action items lack the resume:\n%s", got)
+	}
+}

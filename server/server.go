@@ -18,6 +18,7 @@ import (
 
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/controller"
+	"github.com/rewind-sre/rewind/gitops"
 	"github.com/rewind-sre/rewind/internal/bearer"
 	"github.com/rewind-sre/rewind/plan"
 )
@@ -36,6 +37,13 @@ type Options struct {
 	// Mount adds handlers by ServeMux pattern beside the API (a UI at "/");
 	// the API's own, more specific routes win.
 	Mount map[string]http.Handler
+	// ResumeGitOps resumes the GitOps owners a rollback of the system
+	// suspended (POST /api/v1/systems/{name}/resume-gitops) at requester's
+	// request; nil: 404. An unknown system is controller.ErrUnknownSystem.
+	ResumeGitOps func(ctx context.Context, system, requester string) (any, error)
+	// GitOps is a system's GitOps owners as last looked at, shown in GET
+	// /api/v1/systems as "gitops"; nil, or a nil result: not shown.
+	GitOps func(system string) *gitops.Status
 }
 
 type server struct {
@@ -59,6 +67,9 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/rollbacks", s.write(s.requestRollback))
 	mux.HandleFunc("POST /api/v1/systems/{name}/pause", s.write(s.pause(true)))
 	mux.HandleFunc("POST /api/v1/systems/{name}/resume", s.write(s.pause(false)))
+	if opt.ResumeGitOps != nil {
+		mux.HandleFunc("POST /api/v1/systems/{name}/resume-gitops", s.write(s.resumeGitOps))
+	}
 	if opt.Alerts != nil {
 		mux.Handle("POST /api/v1/alertmanager", opt.Alerts)
 	}
@@ -111,8 +122,23 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
+// systemJSON is one system in GET /api/v1/systems: the controller's
+// status and its GitOps owners.
+type systemJSON struct {
+	controller.SystemStatus
+	GitOps *gitops.Status `json:"gitops,omitempty"`
+}
+
 func (s *server) systems(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"systems": s.opt.Controller.Systems()})
+	list := s.opt.Controller.Systems()
+	out := make([]systemJSON, len(list))
+	for i, st := range list {
+		out[i].SystemStatus = st
+		if s.opt.GitOps != nil {
+			out[i].GitOps = s.opt.GitOps(st.Name)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"systems": out})
 }
 
 func (s *server) rollbacks(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +235,34 @@ func (s *server) pause(paused bool) http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"system": name, "paused": paused})
+	}
+}
+
+// resumeGitOps resumes the reconciler a rollback suspended, after the
+// revert is merged (docs/gitops.md).
+func (s *server) resumeGitOps(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var body struct {
+		By string `json:"by"`
+	}
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+			return
+		}
+	}
+	who := requester(r, body.By)
+	resumed, err := s.opt.ResumeGitOps(r.Context(), name, who)
+	s.opt.Audit.Warn("gitops resume", "who", who, "system", name, "err", errString(err))
+	switch {
+	case errors.Is(err, controller.ErrUnknownSystem):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "resumed": resumed})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"system": name, "resumed": resumed})
 	}
 }
 

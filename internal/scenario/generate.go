@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -18,16 +20,42 @@ func Generate(c Config) ([]byte, error) {
 }
 
 // Write writes the history as OpenMetrics text with timestamps, ending in # EOF.
-func Write(w io.Writer, c Config) error {
+func Write(w io.Writer, c Config) error { return WriteAll(w, []Config{c}) }
+
+// WriteAll writes the histories of several systems into one OpenMetrics
+// text, each family's series together (set Config.Labels to tell the
+// systems apart).
+func WriteAll(w io.Writer, cs []Config) error {
+	var insts []*instance
+	var series [][]point
+	for i := range cs {
+		in, s, err := cs[i].simulate()
+		if err != nil {
+			return err
+		}
+		insts, series = append(insts, in...), append(series, s...)
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	writeFamilies(bw, insts, series)
+	bw.WriteString("# EOF\n")
+	return bw.Flush()
+}
+
+// simulate draws the history of every instance of c.
+func (c *Config) simulate() ([]*instance, [][]point, error) {
 	if err := c.validate(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed))
+	extra := ""
+	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
+		extra += "," + k + "=" + strconv.Quote(c.Labels[k])
+	}
 	var insts []*instance
 	var sides []Side
 	add := func(version string, s Side) {
 		for i := 0; i < s.Instances; i++ {
-			insts = append(insts, &instance{version: version, name: version + "-" + strconv.Itoa(i), buckets: make([]float64, len(Buckets)+1)})
+			insts = append(insts, &instance{version: version, name: version + "-" + strconv.Itoa(i), extra: extra, buckets: make([]float64, len(Buckets)+1)})
 			sides = append(sides, s)
 		}
 	}
@@ -56,10 +84,7 @@ func Write(w io.Writer, c Config) error {
 			series[i] = append(series[i], in.snapshot(t, s))
 		}
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	writeFamilies(bw, insts, series)
-	bw.WriteString("# EOF\n")
-	return bw.Flush()
+	return insts, series, nil
 }
 
 // faulty applies the fault to the canary's parameters at t.
@@ -190,7 +215,7 @@ func writeFamilies(w *bufio.Writer, insts []*instance, series [][]point) {
 }
 
 func labels(in *instance, extra string) string {
-	s := `{instance="` + in.name + `",version="` + in.version + `"`
+	s := `{instance="` + in.name + `",version="` + in.version + `"` + in.extra
 	if extra != "" {
 		s += "," + extra
 	}

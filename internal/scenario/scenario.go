@@ -65,6 +65,9 @@ type Config struct {
 	// deployment; a fault At the same instant is its warm-up).
 	CanaryFrom time.Time
 	Fault      Fault
+	// Labels are added to every series (e.g. system="s3"), so that the
+	// histories of several systems can share one TSDB (WriteAll).
+	Labels map[string]string
 }
 
 // Healthy returns the reference system: baseline 2 pods at 20 req/s,
@@ -97,6 +100,7 @@ var Buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 // instance is one pod's cumulative counters.
 type instance struct {
 	version, name              string
+	extra                      string // ,k="v" of Config.Labels
 	ok, errs                   float64
 	buckets                    []float64 // per-bucket (not cumulative) counts, +Inf last
 	sum                        float64

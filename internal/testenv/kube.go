@@ -676,6 +676,13 @@ spec:
 }
 
 func (k *Kube) start(name string, args, env []string) *kubeProc {
+	k.t.Helper()
+	return k.startBinary(name, filepath.Join(k.binDir, name), args, env)
+}
+
+// startBinary starts bin as a process of the control plane's (stopped in
+// reverse start order, its log dumped when the test fails), logged as name.
+func (k *Kube) startBinary(name, bin string, args, env []string) *kubeProc {
 	t := k.t
 	t.Helper()
 	logPath := k.path(name + ".log")
@@ -683,7 +690,7 @@ func (k *Kube) start(name string, args, env []string) *kubeProc {
 	if err != nil {
 		t.Fatalf("kube: %v", err)
 	}
-	cmd := exec.Command(filepath.Join(k.binDir, name), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
 	kubeProcAttr(cmd)

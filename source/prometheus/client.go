@@ -16,9 +16,20 @@
 //     request's deadline and as the server's "timeout" parameter.
 //   - Credentials are read from files by the HTTP transport on each request;
 //     they never appear in errors or logs.
+//   - Every answer is bounded: its decompressed body (MaxBodyBytes) and its
+//     series (MaxSeries) are read as they arrive and refused past their
+//     bound (KindTooLarge), so a hostile or broken server cannot grow
+//     Rewind's memory.
+//   - A Pool gives every system that reads one endpoint the same client:
+//     one connection pool, at most MaxInFlight queries in flight, and one
+//     backoff when the endpoint answers as overloaded or failing (429,
+//     502, 503, 504, timeouts, refused connections): meanwhile queries fail
+//     at once without being sent (KindBackoff). Rewind never retries
+//     harder; a failed query is degraded, and the next cycle asks again.
 package prometheus
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -45,8 +56,25 @@ var (
 // DefaultTimeout applies when Config.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
-// maxBodyBytes bounds a decompressed response body.
-const maxBodyBytes = 512 << 20
+// Bounds of one answer (Config fields override them).
+const (
+	// DefaultMaxBodyBytes bounds the decompressed body of an instant
+	// query's answer: a grouped answer for 500 systems is about 1.5 MiB.
+	DefaultMaxBodyBytes = 8 << 20
+	// DefaultMaxRangeBodyBytes bounds a range query's answer (backtests,
+	// evidence): at most 10 000 points per series per request.
+	DefaultMaxRangeBodyBytes = 64 << 20
+	// DefaultMaxSeries bounds the series of one answer: a grouped answer of
+	// the built-in policy for 1000 member queries has 12 000 (a larger
+	// one is split in two by the caller). Decoded, 20 000 series are about
+	// 10 MiB; with 8 queries in flight a hostile endpoint cannot hold more.
+	DefaultMaxSeries = 20000
+	// maxPoints bounds the points of one range answer.
+	maxPoints = 2000000
+)
+
+// defaultLimits are the bounds of the decoders' tests and fuzzers.
+var defaultLimits = limits{maxSeries: DefaultMaxSeries, maxPoints: maxPoints}
 
 // Config describes one Prometheus-compatible endpoint. Secrets are given as
 // file paths only.
@@ -65,20 +93,37 @@ type Config struct {
 	CAFile string
 	// InsecureSkipVerify disables certificate verification.
 	InsecureSkipVerify bool
+	// MaxInFlight bounds the queries in flight to the endpoint, across
+	// every Client of a Pool that shares it (DefaultMaxInFlight when zero).
+	MaxInFlight int
+	// MaxBodyBytes and MaxSeries bound one instant query's answer
+	// (DefaultMaxBodyBytes, DefaultMaxSeries when zero); an answer over
+	// them is a failed query of KindTooLarge.
+	MaxBodyBytes int64
+	MaxSeries    int
 }
 
-// Client queries one endpoint. It is safe for concurrent use.
+// Client queries one endpoint. It is safe for concurrent use. Clients of
+// one Pool that name the same endpoint share its connections, its bound on
+// queries in flight and its backoff.
 type Client struct {
 	queryURL, rangeURL string
-	http               *http.Client
+	ep                 *endpoint
 	timeout            time.Duration
+	maxBody            int64
+	lim                limits
 	secrets            redactor
 }
 
-// New validates cfg and builds the client. The credential and CA files must
-// exist now; their contents are read by the transport (again on each
-// request for credentials, so rotated secrets are picked up).
+// New validates cfg and builds a client with an endpoint of its own. The
+// credential and CA files must exist now; their contents are read by the
+// transport (again on each request for credentials, so rotated secrets are
+// picked up). Use a Pool to share an endpoint between clients.
 func New(cfg Config) (*Client, error) {
+	return newClient(cfg, nil)
+}
+
+func newClient(cfg Config, shared *endpoint) (*Client, error) {
 	base, err := parseBaseURL(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -90,21 +135,25 @@ func New(cfg Config) (*Client, error) {
 	case timeout < time.Millisecond:
 		return nil, fmt.Errorf("prometheus timeout %s: must be at least 1ms", cfg.Timeout)
 	}
-	hc, err := httpClientConfig(cfg)
-	if err != nil {
-		return nil, err
+	if cfg.MaxInFlight < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxSeries < 0 {
+		return nil, errors.New("prometheus bounds (maxInFlight, body, series) must not be negative")
 	}
-	client, err := config.NewClientFromConfig(hc, "rewind_prometheus", config.WithUserAgent("rewind"))
-	if err != nil {
-		return nil, fmt.Errorf("prometheus client for %s: %w", base.Redacted(), err)
+	ep := shared
+	if ep == nil {
+		if ep, err = newEndpoint(cfg, base); err != nil {
+			return nil, err
+		}
 	}
-	return &Client{
+	c := &Client{
 		queryURL: base.JoinPath("api", "v1", "query").String(),
 		rangeURL: base.JoinPath("api", "v1", "query_range").String(),
-		http:     client,
+		ep:       ep,
 		timeout:  timeout,
+		maxBody:  cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		lim:      limits{maxSeries: cmp.Or(cfg.MaxSeries, DefaultMaxSeries), maxPoints: maxPoints},
 		secrets:  redactor{cfg.BearerTokenFile, cfg.BasicAuthUsername, cfg.BasicAuthPasswordFile},
-	}, nil
+	}
+	return c, nil
 }
 
 func parseBaseURL(raw string) (*url.URL, error) {
@@ -172,11 +221,11 @@ func (c *Client) Query(ctx context.Context, query string, at time.Time) (rewind.
 	if !at.IsZero() {
 		form.Set("time", formatTime(at))
 	}
-	status, body, err := c.do(ctx, c.queryURL, query, form)
-	if err != nil {
-		return nil, err
-	}
-	v, err := decodeInstant(query, status, body)
+	var v rewind.Vector
+	err := c.do(ctx, c.queryURL, query, form, c.maxBody, func(status int, body io.Reader) (err error) {
+		v, err = readInstant(query, status, body, c.lim)
+		return err
+	})
 	if err != nil {
 		return nil, c.secrets.redact(err)
 	}
@@ -184,62 +233,159 @@ func (c *Client) Query(ctx context.Context, query string, at time.Time) (rewind.
 }
 
 // do sends one API request as a form POST (falling back to GET when the
-// server answers 405) and returns the status and the whole body. Only
-// transport failures are returned as errors; the status is judged by the
-// decoder.
-func (c *Client) do(ctx context.Context, endpoint, query string, form url.Values) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+// server answers 405) within the endpoint's bound on queries in flight and
+// hands the status and the body, cut at maxBody bytes, to read, before the
+// request's deadline.
+func (c *Client) do(ctx context.Context, endpoint, query string, form url.Values, maxBody int64, read func(int, io.Reader) error) error {
+	release, err := c.ep.acquire(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	form.Set("timeout", model.Duration(c.timeout).String())
 	form.Set("partial_response", "false")
 	encoded := form.Encode()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(encoded))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, endpoint, strings.NewReader(encoded))
 	if err != nil {
-		return 0, nil, queryError(query, KindRequest, "building request: %v", err)
+		return queryError(query, KindRequest, "building request: %v", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	status, body, err := c.send(req)
-	if err == nil && status == http.StatusMethodNotAllowed {
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"?"+encoded, nil)
+	resp, err := c.send(req)
+	if err == nil && resp.StatusCode == http.StatusMethodNotAllowed {
+		drain(resp)
+		req, err = http.NewRequestWithContext(rctx, http.MethodGet, endpoint+"?"+encoded, nil)
 		if err != nil {
-			return 0, nil, queryError(query, KindRequest, "building request: %v", err)
+			return queryError(query, KindRequest, "building request: %v", err)
 		}
-		status, body, err = c.send(req)
+		resp, err = c.send(req)
 	}
 	if err != nil {
-		return 0, nil, transportError(ctx, query, c.timeout, err)
+		err = transportError(rctx, query, c.timeout, err)
+		c.ep.done(err, nil)
+		return err
 	}
-	return status, body, nil
+	defer drain(resp)
+	body, closeBody, err := decompressed(resp, maxBody)
+	if err != nil {
+		err = queryError(query, KindDecode, "%v", err)
+		c.ep.done(err, resp)
+		return err
+	}
+	defer closeBody()
+	err = read(resp.StatusCode, body)
+	if err != nil && rctx.Err() != nil && !errors.Is(err, errBodyTooLarge) {
+		// The deadline cut the body short: a timeout, not a malformed answer.
+		err = transportError(rctx, query, c.timeout, err)
+	}
+	c.ep.done(err, resp)
+	return err
 }
 
-// send performs req and reads the (possibly gzip-compressed) body.
-func (c *Client) send(req *http.Request) (int, []byte, error) {
+// send performs req, asking for a gzip-compressed answer.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
 	req.Header.Set("Accept", "application/json")
 	// The transport from prometheus/common disables transparent compression.
 	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
+	return c.ep.http.Do(req)
+}
+
+// errBodyTooLarge: an answer longer than its bound.
+var errBodyTooLarge = errors.New("answer over its size bound")
+
+// decompressed returns the body of resp (gunzipped when it says so), cut
+// at max bytes: reading beyond fails with errBodyTooLarge.
+func decompressed(resp *http.Response, max int64) (io.Reader, func(), error) {
 	var r io.Reader = resp.Body
+	closeBody := func() {}
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
-			return 0, nil, fmt.Errorf("reading gzip body: %w", err)
+			return nil, nil, fmt.Errorf("reading gzip body: %w", err)
 		}
-		defer zr.Close()
-		r = zr
+		r, closeBody = zr, func() { zr.Close() }
 	}
-	body, err := io.ReadAll(io.LimitReader(r, maxBodyBytes+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("reading body: %w", err)
+	return &tokenGuard{r: &boundedReader{r: r, left: max, max: max}}, closeBody, nil
+}
+
+// boundedReader fails with errBodyTooLarge after its bound, where
+// io.LimitReader would end quietly.
+type boundedReader struct {
+	r         io.Reader
+	left, max int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, b.max)
+		}
+		return 0, err
 	}
-	if len(body) > maxBodyBytes {
-		return 0, nil, fmt.Errorf("response body larger than %d bytes", maxBodyBytes)
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
 	}
-	return resp.StatusCode, body, nil
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// maxToken bounds one JSON token (a string, a number) of an answer: label
+// names and values, sample values and timestamps are short, and the JSON
+// decoder holds a whole token in memory before it can refuse it.
+const maxToken = 256 << 10
+
+// errTokenTooLarge: a JSON token longer than maxToken.
+var errTokenTooLarge = fmt.Errorf("%w: a JSON string or number longer than %d bytes", errBodyTooLarge, maxToken)
+
+// tokenGuard fails a body with a token longer than maxToken as it streams
+// by: it follows strings (and their escapes) and counts the bytes of the
+// token under way.
+type tokenGuard struct {
+	r       io.Reader
+	inStr   bool
+	escaped bool
+	run     int // bytes of the current string or bare token
+}
+
+func (g *tokenGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	for _, c := range p[:n] {
+		switch {
+		case g.inStr:
+			switch {
+			case g.escaped:
+				g.escaped = false
+			case c == '\\':
+				g.escaped = true
+			case c == '"':
+				g.inStr, g.run = false, 0
+				continue
+			}
+			g.run++
+		case c == '"':
+			g.inStr, g.run = true, 0
+		case c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == ' ' || c == '\n' || c == '\t' || c == '\r':
+			g.run = 0
+		default:
+			g.run++
+		}
+		if g.run > maxToken {
+			return 0, errTokenTooLarge
+		}
+	}
+	return n, err
+}
+
+// drain reads a little of what is left of a body, so that the connection
+// can be reused, and closes it.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
 }
 
 func transportError(ctx context.Context, query string, timeout time.Duration, err error) *Error {
@@ -248,6 +394,9 @@ func transportError(ctx context.Context, query string, timeout time.Duration, er
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		e.Kind = KindTimeout
 		e.Reason = fmt.Sprintf("no answer within the deadline (timeout %s)", timeout)
+		if timeout == 0 {
+			e.Reason = "the caller's deadline passed"
+		}
 		e.Err = errors.Join(context.DeadlineExceeded, err)
 	case errors.Is(ctx.Err(), context.Canceled):
 		e.Kind = KindCanceled

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"sort"
@@ -25,17 +26,11 @@ import (
 
 // envelope is the common response format.
 type envelope struct {
-	Status    string          `json:"status"`
-	Data      json.RawMessage `json:"data"`
-	ErrorType string          `json:"errorType"`
-	Error     string          `json:"error"`
-	Warnings  []string        `json:"warnings"`
-	IsPartial bool            `json:"isPartial"` // VictoriaMetrics
-}
-
-type queryData struct {
-	ResultType string          `json:"resultType"`
-	Result     json.RawMessage `json:"result"`
+	Status    string   `json:"status"`
+	ErrorType string   `json:"errorType"`
+	Error     string   `json:"error"`
+	Warnings  []string `json:"warnings"`
+	IsPartial bool     `json:"isPartial"` // VictoriaMetrics
 }
 
 type jsonSample struct {
@@ -91,126 +86,401 @@ func (p *pair) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// limits bound what one answer may hold.
+type limits struct {
+	maxSeries int // series in a result
+	maxPoints int // points of all series of a range result together
+}
+
 // decodeInstant turns the response to /api/v1/query into a Vector: a
 // vector result with every series, or a scalar as one sample without
 // labels. Any other outcome is an *Error.
 func decodeInstant(query string, status int, body []byte) (rewind.Vector, error) {
-	data, err := decodeEnvelope(query, status, body)
-	if err != nil {
-		return nil, err
-	}
-	switch data.ResultType {
-	case "vector":
-		var samples []jsonSample
-		if err := json.Unmarshal(data.Result, &samples); err != nil {
-			return nil, decodeError(query, "vector result: %v", err)
-		}
-		out := make(rewind.Vector, 0, len(samples))
-		seen := make(map[string]bool, len(samples))
-		for _, s := range samples {
-			key := labelKey(s.Metric)
-			if seen[key] {
-				return nil, decodeError(query, "vector lists series %s twice", clip(key))
-			}
-			seen[key] = true
-			if s.Value == nil {
-				if isPresent(s.Histogram) {
-					return nil, histogramError(query)
-				}
-				return nil, decodeError(query, "sample of series %s has no value", clip(key))
-			}
-			out = append(out, rewind.Sample{Labels: labels(s.Metric), T: s.Value.T, V: s.Value.V})
-		}
-		return out, nil
-	case "scalar":
-		var p pair
-		if err := json.Unmarshal(data.Result, &p); err != nil {
-			return nil, decodeError(query, "scalar result: %v", err)
-		}
-		return rewind.Vector{{Labels: map[string]string{}, T: p.T, V: p.V}}, nil
-	default:
-		return nil, resultTypeError(query, data.ResultType, "an instant query (want vector or scalar)")
-	}
+	return readInstant(query, status, bytes.NewReader(body), defaultLimits)
 }
 
 // decodeRange turns the response to /api/v1/query_range into a Matrix with
 // every series; points of a series are strictly increasing in time.
 func decodeRange(query string, status int, body []byte) (rewind.Matrix, error) {
-	data, err := decodeEnvelope(query, status, body)
+	return readRange(query, status, bytes.NewReader(body), defaultLimits)
+}
+
+// readInstant is decodeInstant reading the body as it arrives.
+func readInstant(query string, status int, body io.Reader, lim limits) (rewind.Vector, error) {
+	var out rewind.Vector
+	err := readAnswer(query, status, body, func(dec *json.Decoder, resultType string) error {
+		switch resultType {
+		case "vector":
+			v, err := readVector(query, dec, lim)
+			out = v
+			return err
+		case "scalar":
+			p, err := readPair(dec)
+			if err != nil {
+				return decodeError(query, "scalar result: %v", err)
+			}
+			out = rewind.Vector{{Labels: map[string]string{}, T: p.T, V: p.V}}
+			return nil
+		default:
+			return resultTypeError(query, resultType, "an instant query (want vector or scalar)")
+		}
+	})
 	if err != nil {
 		return nil, err
-	}
-	if data.ResultType != "matrix" {
-		return nil, resultTypeError(query, data.ResultType, "a range query (want matrix)")
-	}
-	var series []jsonSeries
-	if err := json.Unmarshal(data.Result, &series); err != nil {
-		return nil, decodeError(query, "matrix result: %v", err)
-	}
-	out := make(rewind.Matrix, 0, len(series))
-	seen := make(map[string]bool, len(series))
-	for _, s := range series {
-		key := labelKey(s.Metric)
-		if seen[key] {
-			return nil, decodeError(query, "matrix lists series %s twice", clip(key))
-		}
-		seen[key] = true
-		if isPresent(s.Histograms) {
-			return nil, histogramError(query)
-		}
-		points := make([]rewind.Point, len(s.Values))
-		for i, v := range s.Values {
-			if i > 0 && !v.T.After(points[i-1].T) {
-				return nil, decodeError(query, "points of series %s are not in time order", clip(key))
-			}
-			points[i] = rewind.Point{T: v.T, V: v.V}
-		}
-		out = append(out, rewind.Series{Labels: labels(s.Metric), Points: points})
 	}
 	return out, nil
 }
 
-// decodeEnvelope checks the status code and the envelope and returns the
-// data of a successful, complete response.
-func decodeEnvelope(query string, status int, body []byte) (queryData, error) {
-	var env envelope
-	jsonErr := json.Unmarshal(body, &env)
-	if status < 200 || status > 299 {
-		e := queryError(query, KindHTTP, "HTTP %d %s: %s", status, http.StatusText(status), snippet(body))
-		if jsonErr == nil && env.Status == "error" {
-			e.ErrorType = env.ErrorType
-			e.Reason = fmt.Sprintf("HTTP %d: %s: %s", status, clip(env.ErrorType), clip(env.Error))
+// readRange is decodeRange reading the body as it arrives.
+func readRange(query string, status int, body io.Reader, lim limits) (rewind.Matrix, error) {
+	var out rewind.Matrix
+	err := readAnswer(query, status, body, func(dec *json.Decoder, resultType string) error {
+		if resultType != "matrix" {
+			return resultTypeError(query, resultType, "a range query (want matrix)")
 		}
-		e.Status = status
-		return queryData{}, e
+		m, err := readMatrix(query, dec, lim)
+		out = m
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if jsonErr != nil {
-		return queryData{}, decodeError(query, "undecodable response: %v", jsonErr)
+	return out, nil
+}
+
+// The result readers start after the result's opening '[' and consume its
+// closing ']'. They read one element at a time, so that a result over the
+// series bound is refused before it is held in memory.
+
+func readVector(query string, dec *json.Decoder, lim limits) (rewind.Vector, error) {
+	out := rewind.Vector{}
+	seen := map[string]bool{}
+	err := readElements(dec, func() error {
+		if len(out) >= lim.maxSeries {
+			return tooLarge(query, "more than %d series in one answer", lim.maxSeries)
+		}
+		var s jsonSample
+		if err := dec.Decode(&s); err != nil {
+			return fmt.Errorf("vector result: %w", err)
+		}
+		key := labelKey(s.Metric)
+		if seen[key] {
+			return decodeError(query, "vector lists series %s twice", clip(key))
+		}
+		seen[key] = true
+		if s.Value == nil {
+			if isPresent(s.Histogram) {
+				return histogramError(query)
+			}
+			return decodeError(query, "sample of series %s has no value", clip(key))
+		}
+		out = append(out, rewind.Sample{Labels: labels(s.Metric), T: s.Value.T, V: s.Value.V})
+		return nil
+	})
+	if err != nil {
+		return nil, asQueryError(query, "undecodable response", err)
+	}
+	return out, nil
+}
+
+func readMatrix(query string, dec *json.Decoder, lim limits) (rewind.Matrix, error) {
+	out := rewind.Matrix{}
+	seen := map[string]bool{}
+	points := 0
+	err := readElements(dec, func() error {
+		if len(out) >= lim.maxSeries {
+			return tooLarge(query, "more than %d series in one answer", lim.maxSeries)
+		}
+		var s jsonSeries
+		if err := dec.Decode(&s); err != nil {
+			return fmt.Errorf("matrix result: %w", err)
+		}
+		key := labelKey(s.Metric)
+		if seen[key] {
+			return decodeError(query, "matrix lists series %s twice", clip(key))
+		}
+		seen[key] = true
+		if isPresent(s.Histograms) {
+			return histogramError(query)
+		}
+		if points += len(s.Values); points > lim.maxPoints {
+			return tooLarge(query, "more than %d points in one answer", lim.maxPoints)
+		}
+		ps := make([]rewind.Point, len(s.Values))
+		for i, v := range s.Values {
+			if i > 0 && !v.T.After(ps[i-1].T) {
+				return decodeError(query, "points of series %s are not in time order", clip(key))
+			}
+			ps[i] = rewind.Point{T: v.T, V: v.V}
+		}
+		out = append(out, rewind.Series{Labels: labels(s.Metric), Points: ps})
+		return nil
+	})
+	if err != nil {
+		return nil, asQueryError(query, "undecodable response", err)
+	}
+	return out, nil
+}
+
+// readPair reads the rest of a [<unix seconds>, "<value>"] pair.
+func readPair(dec *json.Decoder) (pair, error) {
+	var elems []json.RawMessage
+	err := readElements(dec, func() error {
+		if len(elems) == 2 {
+			return errors.New("sample has more than 2 elements, want [timestamp, \"value\"]")
+		}
+		var e json.RawMessage
+		if err := dec.Decode(&e); err != nil {
+			return err
+		}
+		elems = append(elems, e)
+		return nil
+	})
+	var p pair
+	if err != nil {
+		return p, err
+	}
+	raw, err := json.Marshal(elems)
+	if err != nil {
+		return p, err
+	}
+	return p, p.UnmarshalJSON(raw)
+}
+
+// readElements calls each for every element of an array whose '[' has been
+// read, then reads its ']'.
+func readElements(dec *json.Decoder, each func() error) error {
+	for dec.More() {
+		if err := each(); err != nil {
+			return err
+		}
+	}
+	tok, err := dec.Token()
+	if err == nil && tok != json.Delim(']') {
+		err = fmt.Errorf("want ], got %v", tok)
+	}
+	return err
+}
+
+// maxWarnings bounds the warnings of an answer kept for its error.
+const maxWarnings = 10
+
+// readAnswer checks the status code and reads the envelope of a response
+// as it arrives, handing the result (after its '[') to result once its type
+// is known. A result sent before its resultType is held until then. It
+// returns an error unless the response is successful and complete.
+func readAnswer(query string, status int, body io.Reader, result func(*json.Decoder, string) error) error {
+	if status < 200 || status > 299 {
+		return httpError(query, status, body)
+	}
+	var (
+		env      envelope
+		typ      string
+		pending  []json.RawMessage // elements of a result that came before its type
+		present  bool              // a result was sent
+		consumed bool              // and handed to result
+	)
+	dec := json.NewDecoder(body)
+	readData := func() error {
+		return readObject(dec, func(key string) error {
+			switch key {
+			case "resultType":
+				return dec.Decode(&typ)
+			case "result":
+				open, err := openArray(dec)
+				if err != nil || !open {
+					return err
+				}
+				present = true
+				if typ == "" {
+					return readElements(dec, func() error {
+						var e json.RawMessage
+						err := dec.Decode(&e)
+						pending = append(pending, e)
+						return err
+					})
+				}
+				consumed = true
+				return result(dec, typ)
+			}
+			return skip(dec)
+		})
+	}
+	err := readObject(dec, func(key string) error {
+		switch key {
+		case "status":
+			return dec.Decode(&env.Status)
+		case "errorType":
+			return dec.Decode(&env.ErrorType)
+		case "error":
+			return dec.Decode(&env.Error)
+		case "warnings":
+			open, err := openArray(dec)
+			if err != nil || !open {
+				return err
+			}
+			return readElements(dec, func() error { // the first few, each clipped
+				var w string
+				if err := dec.Decode(&w); err != nil {
+					return err
+				}
+				switch n := len(env.Warnings); {
+				case n < maxWarnings:
+					env.Warnings = append(env.Warnings, clip(w))
+				case n == maxWarnings:
+					env.Warnings = append(env.Warnings, "…")
+				}
+				return nil
+			})
+		case "isPartial":
+			return dec.Decode(&env.IsPartial)
+		case "data":
+			if env.Status != "" && env.Status != "success" {
+				return skip(dec)
+			}
+			return readData()
+		}
+		return skip(dec)
+	})
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the end of the response")
+		}
+	}
+	if err != nil {
+		return asQueryError(query, "undecodable response", err)
 	}
 	switch env.Status {
 	case "success":
 	case "error":
 		e := queryError(query, KindAPI, "%s: %s", clip(env.ErrorType), clip(env.Error))
 		e.Status, e.ErrorType = status, env.ErrorType
-		return queryData{}, e
+		return e
 	default:
-		return queryData{}, decodeError(query, "unknown response status %q", clip(env.Status))
+		return decodeError(query, "unknown response status %q", clip(env.Status))
 	}
 	if len(env.Warnings) > 0 {
-		return queryData{}, queryError(query, KindPartial, "partial data, the server warned: %s",
+		return queryError(query, KindPartial, "partial data, the server warned: %s",
 			clip(strings.Join(env.Warnings, "; ")))
 	}
 	if env.IsPartial {
-		return queryData{}, queryError(query, KindPartial, "partial data: the server marked the response partial")
+		return queryError(query, KindPartial, "partial data: the server marked the response partial")
 	}
-	var data queryData
-	if err := json.Unmarshal(env.Data, &data); err != nil {
-		return queryData{}, decodeError(query, "undecodable data: %v", err)
+	switch {
+	case !present:
+		return decodeError(query, "response has no result")
+	case typ == "":
+		return decodeError(query, "response has no resultType")
+	case !consumed:
+		raw, err := json.Marshal(pending)
+		if err != nil {
+			return decodeError(query, "result: %v", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if _, err := dec.Token(); err != nil { // [
+			return decodeError(query, "result: %v", err)
+		}
+		return result(dec, typ)
 	}
-	if !isPresent(data.Result) {
-		return queryData{}, decodeError(query, "response has no result")
+	return nil
+}
+
+// openArray reads the start of an array: false for a null.
+func openArray(dec *json.Decoder) (bool, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return false, err
+	case tok == nil:
+		return false, nil
+	case tok != json.Delim('['):
+		return false, fmt.Errorf("result: want an array, got %v", tok)
 	}
-	return data, nil
+	return true, nil
+}
+
+// readObject calls each with every key of the JSON object that dec is at;
+// each must consume the key's value. A null is an empty object.
+func readObject(dec *json.Decoder, each func(key string) error) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want an object, got %v", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("want a key, got %v", tok)
+		}
+		if err := each(key); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // }
+	return err
+}
+
+// skip consumes one value of no interest (stats, infos, ...) token by
+// token, without holding it.
+func skip(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// asQueryError keeps an *Error as it is and turns anything else (a syntax
+// error, an early end, a body over its bound) into one.
+func asQueryError(query, what string, err error) error {
+	var qe *Error
+	switch {
+	case errors.As(err, &qe):
+		return qe
+	case errors.Is(err, errBodyTooLarge):
+		return tooLarge(query, "%v", err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return decodeError(query, "%s: the answer ends early", what)
+	}
+	return decodeError(query, "%s: %v", what, err)
+}
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// httpError reads a non-2xx answer: its status, and why when the body says so.
+func httpError(query string, status int, body io.Reader) error {
+	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	var env envelope
+	jsonErr := json.Unmarshal(b, &env)
+	e := queryError(query, KindHTTP, "HTTP %d %s: %s", status, http.StatusText(status), snippet(b))
+	if jsonErr == nil && env.Status == "error" {
+		e.ErrorType = env.ErrorType
+		e.Reason = fmt.Sprintf("HTTP %d: %s: %s", status, clip(env.ErrorType), clip(env.Error))
+	}
+	e.Status = status
+	return e
+}
+
+func tooLarge(query, format string, args ...any) *Error {
+	return queryError(query, KindTooLarge, format, args...)
 }
 
 func decodeError(query, format string, args ...any) *Error {

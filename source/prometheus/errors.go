@@ -21,6 +21,8 @@ const (
 	KindPartial     Kind = "partial"     // warnings or a partial response
 	KindDecode      Kind = "decode"      // the body is not the documented JSON
 	KindResultType  Kind = "result-type" // a result the caller cannot use
+	KindTooLarge    Kind = "too-large"   // a body or a result over Rewind's bounds
+	KindBackoff     Kind = "backoff"     // not sent: the endpoint is overloaded or down, Rewind waits
 )
 
 // Error is a failed query. errors.Is(err, rewind.ErrQuery) holds for every
@@ -44,11 +46,17 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns rewind.ErrQuery and the cause, so errors.Is finds both.
+// An Error that says the endpoint is overloaded or failing (or backed off
+// for that) also unwraps to rewind.ErrUnavailable.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{rewind.ErrQuery}
+	out := []error{rewind.ErrQuery}
+	if e.Kind == KindBackoff || overloaded(e) {
+		out = append(out, rewind.ErrUnavailable)
 	}
-	return []error{rewind.ErrQuery, e.Err}
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	return out
 }
 
 func queryError(query string, kind Kind, format string, args ...any) *Error {

@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"sort"
 	"strconv"
@@ -34,11 +35,11 @@ func (c *Client) QueryRange(ctx context.Context, query string, start, end time.T
 			"end":   {formatTime(r.end)},
 			"step":  {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)},
 		}
-		status, body, err := c.do(ctx, c.rangeURL, query, form)
-		if err != nil {
-			return nil, err
-		}
-		part, err := decodeRange(query, status, body)
+		var part rewind.Matrix
+		err := c.do(ctx, c.rangeURL, query, form, DefaultMaxRangeBodyBytes, func(status int, body io.Reader) (err error) {
+			part, err = readRange(query, status, body, c.lim)
+			return err
+		})
 		if err != nil {
 			return nil, c.secrets.redact(err)
 		}

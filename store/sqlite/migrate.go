@@ -39,7 +39,7 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 	CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
 		BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;`,
-	// 2: the notification outbox (notify.Store). It stores notifier names,
+	// 2: the notification outbox (rewind.OutboxStore). It stores notifier names,
 	// never their URLs, keys or passwords.
 	`CREATE TABLE outbox (
 		id           INTEGER PRIMARY KEY AUTOINCREMENT, -- publication order
@@ -56,6 +56,10 @@ var migrations = []string{
 	) STRICT;
 	-- Heads: the oldest pending notice of each notifier.
 	CREATE INDEX outbox_pending ON outbox(notifier, id) WHERE state = 'pending';`,
+	// 3: claims on notices (rewind.OutboxStore.Claim): who attempts a
+	// notice now, and until when.
+	`ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE outbox ADD COLUMN claimed_until TEXT;`,
 }
 
 // migrate brings the schema to the latest version in one write transaction, so

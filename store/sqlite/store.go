@@ -1,5 +1,7 @@
 // Package sqlite is Rewind's durable store on SQLite (modernc.org/sqlite,
-// pure Go): rollbacks and their append-only journal.
+// pure Go): rollbacks and their append-only journal, and the notification
+// outbox. It is the embedded store of the CLI, backtest, demo and a single
+// serve outside a cluster; store/kubernetes is the one replicas share.
 //
 // The database runs in WAL mode with synchronous=FULL, so a write is on disk
 // when it returns and readers never block the writer. Several processes may
@@ -15,22 +17,26 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
-	"github.com/rewind-sre/rewind/plan"
+	rewind "github.com/rewind-sre/rewind"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-var _ plan.Store = (*Store)(nil)
+var _ rewind.Store = (*Store)(nil)
 
 // BusyTimeout is how long a write waits for another connection's or
 // process's write transaction before it fails with SQLITE_BUSY.
 const BusyTimeout = 10 * time.Second
 
-// Store is a plan.Store on one SQLite file. It is safe for concurrent use.
+// Store is a rewind.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
 	w *sql.DB // the one writer connection
 	r *sql.DB // readers
+
+	mu   sync.Mutex
+	seen map[string]int64 // rollback id -> the journal's last seq this handle wrote or handed out
 }
 
 // Open opens (creating it if needed) the store at path and migrates its
@@ -73,7 +79,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	return &Store{w: w, r: r, seen: map[string]int64{}}, nil
 }
 
 // Close closes the store's connections.
