@@ -41,11 +41,12 @@ func TestBatchGroupsTheBuiltInPolicy(t *testing.T) {
 	if len(b.Ungrouped) > 0 {
 		t.Errorf("ungrouped: %q", b.Ungrouped)
 	}
-	// 9 shapes; the two-sided ones have 600 members, within one query each.
-	if got := len(b.Queries()); got != 9 {
-		t.Errorf("%d queries per cycle for 300 systems, want 9: %q", got, b.Queries())
+	// 12 shapes (9 windows and the sequential judges' 3 interval counts);
+	// the two-sided ones have 600 members, within one query each.
+	if got := len(b.Queries()); got != 12 {
+		t.Errorf("%d queries per cycle for 300 systems, want 12: %q", got, b.Queries())
 	}
-	if got := len(NewBatch(p.Systems, BatchOptions{MaxMembers: 100}).Queries()); got != 5*3+4*6 { // 5 canary-only shapes, 4 two-sided
+	if got := len(NewBatch(p.Systems, BatchOptions{MaxMembers: 100}).Queries()); got != 5*3+7*6 { // 5 canary-only shapes, 7 two-sided
 		t.Errorf("%d queries with at most 100 members each", got)
 	}
 	if got := len(NewBatch(p.Systems, BatchOptions{MaxMembers: 1}).Queries()); got != 300*len(p.Systems[0].Queries()) {

@@ -272,7 +272,7 @@ func (h *historySystem) combine(name string, obs []rewind.Observation, at time.T
 	if seasons < h.minSeasons {
 		return pick(obs[0], rewind.OutcomeNoData, fmt.Sprintf("history needs %d seasonal reference(s) with data, has %d (%s)", h.minSeasons, seasons, strings.Join(missing, "; ")))
 	}
-	weakest, against := -1, []string{}
+	weakest, against, unproven := -1, []string{}, -1
 	for k, o := range obs {
 		if !decided(o) {
 			continue
@@ -280,16 +280,24 @@ func (h *historySystem) combine(name string, obs []rewind.Observation, at time.T
 		if o.Outcome == rewind.OutcomeFalse {
 			return pick(o, rewind.OutcomeFalse, "not worse than history "+h.refs[k].Describe(h.start, at)+": "+o.Reason)
 		}
+		if o.Outcome == rewind.OutcomeUnproven && unproven < 0 {
+			unproven = k
+		}
 		against = append(against, h.refs[k].Name+pValue(o))
 		if weakest < 0 || o.Judge != nil && obs[weakest].Judge != nil && o.Judge.PValue > obs[weakest].Judge.PValue {
 			weakest = k
 		}
 	}
+	if unproven >= 0 { // worse by the estimate against every reference, not proven against all
+		return pick(obs[unproven], rewind.OutcomeUnproven, "worse than every history reference with data, not proven against "+h.refs[unproven].Describe(h.start, at)+": "+obs[unproven].Reason)
+	}
 	return pick(obs[weakest], rewind.OutcomeTrue, "worse than every history reference with data ("+strings.Join(against, ", ")+"): "+obs[weakest].Reason)
 }
 
+// decided: the judgement says whether the new revision is worse (proven
+// or not) than the reference.
 func decided(o rewind.Observation) bool {
-	return o.Outcome == rewind.OutcomeTrue || o.Outcome == rewind.OutcomeFalse
+	return o.Outcome.Worse() || o.Outcome == rewind.OutcomeFalse
 }
 
 func pValue(o rewind.Observation) string {

@@ -60,7 +60,7 @@ const PeerAlpha = 0.05
 // turn the end of a shared incident into a rollback.
 const PeerMemory = 5 * time.Minute
 
-// shared checks every trigger that holds against the peers that were not
+// shared checks every trigger that holds (or is worse, unproven) against the peers that were not
 // deployed since the window before the rollout: a trigger that holds for a
 // peer too, against the peer's own history (at PeerAlpha, within the last
 // PeerMemory), is a shared incident. Its observation becomes insufficient
@@ -69,7 +69,7 @@ const PeerMemory = 5 * time.Minute
 func (w *Watch) shared(ctx context.Context, src rewind.Source, at time.Time, obs []rewind.Observation) []SharedIncident {
 	var holding []int
 	for i, o := range obs {
-		if o.Outcome == rewind.OutcomeTrue && w.peerComparable(w.System.Triggers[i]) {
+		if o.Outcome.Worse() && w.peerComparable(w.System.Triggers[i]) {
 			holding = append(holding, i)
 		}
 	}
@@ -118,7 +118,7 @@ func degraded(o rewind.Observation, t *policy.Trigger) bool {
 		return true
 	}
 	j := o.Judge
-	if o.Outcome != rewind.OutcomeFalse || j == nil || j.PValue > PeerAlpha || t.Judge == nil {
+	if o.Outcome != rewind.OutcomeUnproven && o.Outcome != rewind.OutcomeFalse || j == nil || j.PValue > PeerAlpha || t.Judge == nil {
 		return false
 	}
 	effect := math.NaN()
