@@ -28,7 +28,7 @@ func TestRewrite(t *testing.T) {
 	// Offsets are kept, instant selectors moved, subqueries moved whole.
 	for q, w := range map[string]string{
 		`sum by (le) (increase(x_bucket{a="b"}[5m] offset 1m))`: `sum by (le) (increase(x_bucket{a="b"}[1h] offset 23h31m))`,
-		`max(x{a="b"} / (y{a="b"} > 0)) > 0.95`:                  `max(x{a="b"} offset 23h30m / (y{a="b"} offset 23h30m > 0)) > 0.95`,
+		`max(x{a="b"} / (y{a="b"} > 0)) > 0.95`:                 `max(x{a="b"} offset 23h30m / (y{a="b"} offset 23h30m > 0)) > 0.95`,
 		`max_over_time(rate(x[1m])[5m:30s])`:                    `max_over_time(rate(x[1m])[1h:30s] offset 23h30m)`,
 	} {
 		got, err := refs[1].Rewrite(q, start)

@@ -88,9 +88,9 @@ type Live struct {
 
 	mu      sync.Mutex
 	current *Watch
-	ended   string // why the current watch no longer evaluates ("" while it does)
+	ended   string               // why the current watch no longer evaluates ("" while it does)
 	judged  map[string]time.Time // rollouts whose watch ended, by key: their start
-	missing *rollout.Rollout // the newest rollout, when it cannot be judged
+	missing *rollout.Rollout     // the newest rollout, when it cannot be judged
 	idle    *decide.SystemState
 	started int
 }
