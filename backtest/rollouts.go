@@ -36,11 +36,11 @@ type RolloutReport struct {
 	Cut         string     `json:"cut,omitempty"`
 	Evaluations int        `json:"evaluations"`
 	// Reason says why the rollout is inconclusive when it was not judged.
-	Reason      string                 `json:"reason,omitempty"`
-	Shared      []SharedEpisode        `json:"sharedIncidents,omitempty"`
-	Transitions []rewind.Transition    `json:"transitions"`
-	Final       []TriggerFinal         `json:"final,omitempty"`
-	Evidence    *rewind.Decision       `json:"evidence,omitempty"`
+	Reason      string              `json:"reason,omitempty"`
+	Shared      []SharedEpisode     `json:"sharedIncidents,omitempty"`
+	Transitions []rewind.Transition `json:"transitions"`
+	Final       []TriggerFinal      `json:"final,omitempty"`
+	Evidence    *rewind.Decision    `json:"evidence,omitempty"`
 }
 
 // SharedEpisode is one trigger's degradation shared with peers over
