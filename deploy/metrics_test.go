@@ -48,6 +48,11 @@ var knownMetrics = map[string]metric{
 	"rewind_batches":                {kind: "gauge", from: "controller"},
 	"rewind_panics_total": {kind: "counter", from: "controller", labels: map[string][]string{
 		"stage": {"fetch", "query", "evaluate", "rollback", "hook"}}},
+	// controller/watch.go: rollout-watch systems (watch.Phase values).
+	"rewind_watch_rollout": {kind: "gauge", from: "controller", labels: map[string][]string{
+		"system": nil, "revision": nil, "previous": nil, "phase": {"compare", "history"}}},
+	"rewind_watch_rollouts_total":         {kind: "counter", from: "controller", labels: map[string][]string{"system": nil}},
+	"rewind_watch_shared_incidents_total": {kind: "counter", from: "controller", labels: map[string][]string{"system": nil, "trigger": nil}},
 	// notify/notify.go's Result values.
 	"rewind_notifications_total": {kind: "counter", from: "notify", labels: map[string][]string{
 		"notifier": nil, "result": {"delivered", "retried", "failed", "expired", "dropped"}}},
