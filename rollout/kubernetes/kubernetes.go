@@ -83,9 +83,9 @@ func (d *Discoverer) Rollouts(ctx context.Context, at time.Time) ([]rollout.Roll
 		}
 	}
 	d.mu.Lock()
-	last, at := d.lastErr, d.errAt
+	last, failedAt := d.lastErr, d.errAt
 	d.mu.Unlock()
-	if last != nil && time.Since(at) < failingFor {
+	if last != nil && time.Since(failedAt) < failingFor {
 		// The cache may be filled by lists alone: without the watch it
 		// misses new ReplicaSets for a backoff at a time.
 		return nil, fmt.Errorf("the watch of ReplicaSets in %s fails: %w", d.namespace, last)
