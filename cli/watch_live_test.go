@@ -118,7 +118,7 @@ func TestServeWatchUndoesABadRollout(t *testing.T) {
 	const token = "test-token-0123456789"
 	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
 	evidence := filepath.Join(dir, "evidence")
-	base, logs := startServe(t, "--policy", pol, "--listen", "127.0.0.1:0", "--store", filepath.Join(dir, "rewind.db"), "--evidence", evidence, "--token-file", tokenFile)
+	base, logs := startServe(t, "--policy", pol, "--listen", "127.0.0.1:0", "--store", filepath.Join(dir, "rewind.db"), "--evidence", evidence, "--token-file", tokenFile, "--open-reads")
 
 	// Idle before the release: no rollout being watched, nothing decided.
 	testenv.Eventually(t, 30*time.Second, "a first evaluation", func() (bool, string) {
@@ -196,6 +196,14 @@ func TestServeWatchUndoesABadRollout(t *testing.T) {
 		st.Systems[0].Watch.Ended != "rolled back" || st.Systems[0].Watch.Watches != 2 ||
 		st.Systems[0].Watch.Rollout.Revision != hashes[imageV3] || st.Systems[0].Watch.Rollout.Previous != hashes[kubetest.ImageV2] {
 		t.Fatalf("systems (revisions by image %v): %s", hashes, body)
+	}
+	// The web UI's system page lists the revisions: 4 (v2 again: current,
+	// the revision before the rollout), 3 (v3: the rollout rolled back), 1.
+	_, page := call(t, "GET", base+"/systems/checkout", "", "")
+	for _, want := range []string{"4 (" + hashes[kubetest.ImageV2] + ")", "<code>" + imageV3 + "</code>", "rollout rolled back", "the revision before the rollout", "current"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the system page lacks %q:\n%s", want, page)
+		}
 	}
 	_, metrics := call(t, "GET", base+"/metrics", "", "")
 	for _, want := range []string{`rewind_watch_rollouts_total{system="checkout"} 2`, `rewind_rollbacks_total{result="succeeded",system="checkout",trigger=`} {

@@ -36,6 +36,7 @@ func (d *Daemon) newUI() error {
 	u, err := ui.New(ui.Options{Controller: d.ctl, Rollbacks: d.opt.Store, Notices: d.opt.Store, History: d.history,
 		Token: d.opt.Token, OpenReads: d.opt.OpenReads, IdentityHeader: d.opt.UI.IdentityHeader,
 		Audit: d.log.With("audit", true), Log: d.log, Now: d.opt.Now, Version: d.opt.Version,
+		Revisions: d.revisions,
 		GitOps: func(system string) []string {
 			if st := d.GitOpsStatus(system); st != nil {
 				return st.Lines()

@@ -56,7 +56,7 @@ type Notices interface {
 }
 
 // Revision is one revision of a rollout-watch system's workload, newest
-// first (issue 14 fills these in).
+// first.
 type Revision struct {
 	Name    string
 	Image   string

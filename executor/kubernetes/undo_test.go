@@ -103,6 +103,15 @@ func (e *env) testUndo(t *testing.T) {
 		}
 	}
 
+	// The revisions as the UI lists them: revision 1 came back as 3.
+	revs, err := tg.Revisions(ctx)
+	if err != nil || len(revs) != 2 ||
+		revs[0].Number != 3 || !revs[0].Current || revs[0].Image != kubetest.ImageV1 ||
+		revs[1].Number != 2 || revs[1].Current || revs[1].Image != kubetest.ImageV2 || revs[1].ReplicaSet != bad.Name ||
+		revs[1].Hash != bad.Labels[appsv1.DefaultDeploymentUniqueLabelKey] || revs[1].Created.IsZero() {
+		t.Errorf("Revisions after the undo = %+v, %v; want 3 (v1, current), 2 (v2)", revs, err)
+	}
+
 	// Re-run (a resume after the undo was written): skipped, nothing written.
 	before = e.desired(t, ns, "web")
 	again, err := tg.Undo().Do(ctx, rb)
