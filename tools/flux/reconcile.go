@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -110,8 +112,12 @@ func (r *reconciler) fetch(ctx context.Context, repo *sourcev1.GitRepository) (s
 		return "", nil
 	}
 	now := metav1.Now()
+	// source-controller's digest is the sha256 of the artifact's tarball;
+	// the stand-in keeps no tarball, so it digests the revision it names
+	// (the CRD requires the field).
+	sum := sha256.Sum256([]byte(rev))
 	repo.Status.Artifact = &meta.Artifact{Path: "gitrepository/" + repo.Namespace + "/" + repo.Name + "/" + head.String() + ".tar.gz",
-		URL: "http://flux-reconciler.invalid/" + repo.Name, Revision: rev, LastUpdateTime: now}
+		URL: "http://flux-reconciler.invalid/" + repo.Name, Revision: rev, Digest: "sha256:" + hex.EncodeToString(sum[:]), LastUpdateTime: now}
 	repo.Status.ObservedGeneration = repo.Generation
 	setCondition(&repo.Status.Conditions, metav1.Condition{Type: meta.ReadyCondition, Status: metav1.ConditionTrue,
 		Reason: meta.SucceededReason, Message: "stored artifact for revision '" + rev + "'", ObservedGeneration: repo.Generation})
