@@ -383,6 +383,24 @@ func TestDashboardAgainstRealPrometheus(t *testing.T) {
 			if r["instance"] == a["instance"] {
 				leader = 1
 			}
+			// The evaluation load and a rollout-watch system.
+			cycles := at.Sub(start) / (30 * time.Second)
+			durations := map[float64]float64{}
+			for _, le := range []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60} {
+				if le >= 0.25 {
+					durations[le] = float64(cycles)
+				} else {
+					durations[le] = 0
+				}
+			}
+			om.Histogram("rewind_cycle_duration_seconds", r, at, durations, float64(cycles), 0.2*float64(cycles))
+			om.Counter("rewind_cycle_queries_total", r, at, 12*float64(cycles))
+			om.Counter("rewind_cycle_overruns_total", r, at, 0)
+			om.Gauge("rewind_batches", r, at, 1)
+			om.Counter("rewind_panics_total", with(r, "stage", "evaluate"), at, 0)
+			om.Gauge("rewind_watch_rollout", with(r, "system", "checkout", "revision", "8b6d5c7f9", "previous", "5c9d7f6b8", "phase", "history"), at, 1)
+			om.Counter("rewind_watch_rollouts_total", with(r, "system", "checkout"), at, 1)
+			om.Counter("rewind_watch_shared_incidents_total", with(r, "system", "checkout", "trigger", "error-rate-high"), at, 0)
 			om.Gauge("rewind_leader", r, at, leader)
 			om.Gauge("up", r, at, 1)
 			om.Gauge("rewind_build_info", with(r, "version", "v0.1.0"), at, 1)
