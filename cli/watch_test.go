@@ -114,13 +114,14 @@ func TestWatchBacktestEmbeddedAndRealPrometheusAgree(t *testing.T) {
 	}
 	t.Logf("both find %d rollouts and decide alike:\n%s", len(real.Rollouts), summary(real))
 
-	// analyze on a watch system replays its rollouts up to now: at 09:45 the
-	// slow release of checkout has just been rolled back.
+	// analyze on a watch system replays its rollouts up to now: at 09:48 the
+	// slow release of checkout has just been rolled back (at 09:47, the
+	// seed's 5-minute hold after the slowdown shows against history).
 	withURL := writeFile(t, "watch-live.yaml", strings.Replace(string(releases.WatchPolicy(h, watched)),
 		"  - name: checkout\n    interval: 30s\n", "  - name: checkout\n    interval: 30s\n    prometheus: { url: '"+prom.URL+"' }\n", 1))
-	code, out, stderr := runAt(t, h.Start.Add(45*time.Minute), "analyze", "--policy", withURL, "--system", "checkout")
-	if code != ExitRollback || !strings.Contains(out, "checkout: rollout of a/checkout to 8b6d5c7f9 (from 5c9d7f6b8) at 2026-03-02T09:10:00Z: ROLLBACK at 2026-03-02T09:44:00Z") {
-		t.Fatalf("analyze at 09:45: exit %d\n%s%s", code, out, stderr)
+	code, out, stderr := runAt(t, h.Start.Add(48*time.Minute), "analyze", "--policy", withURL, "--system", "checkout")
+	if code != ExitRollback || !strings.Contains(out, "checkout: rollout of a/checkout to 8b6d5c7f9 (from 5c9d7f6b8) at 2026-03-02T09:10:00Z: ROLLBACK at 2026-03-02T09:47:00Z") {
+		t.Fatalf("analyze at 09:48: exit %d\n%s%s", code, out, stderr)
 	}
 
 	// The text report names each rollout with its decision.
