@@ -31,32 +31,42 @@ func finiteOmit(v float64) *float64 {
 	return &v
 }
 
+// marshalFinite writes v, a copy of a value as its plain type (without its
+// MarshalJSON method), with the optional values at opt omitted where they
+// are not finite.
+func marshalFinite(v any, opt ...**float64) ([]byte, error) {
+	for _, p := range opt {
+		*p = Finite(*p)
+	}
+	return json.Marshal(v)
+}
+
 // MarshalJSON writes the reading with a non-finite value omitted.
 func (r Reading) MarshalJSON() ([]byte, error) {
 	type plain Reading
-	r.Value = Finite(r.Value)
-	return json.Marshal(plain(r))
+	p := plain(r)
+	return marshalFinite(&p, &p.Value)
 }
 
 // MarshalJSON writes the observation with non-finite values omitted.
 func (o Observation) MarshalJSON() ([]byte, error) {
 	type plain Observation
-	o.Canary, o.Baseline = Finite(o.Canary), Finite(o.Baseline)
-	return json.Marshal(plain(o))
+	p := plain(o)
+	return marshalFinite(&p, &p.Canary, &p.Baseline)
 }
 
 // MarshalJSON writes the transition with non-finite values omitted.
 func (t Transition) MarshalJSON() ([]byte, error) {
 	type plain Transition
-	t.Canary, t.Baseline = Finite(t.Canary), Finite(t.Baseline)
-	return json.Marshal(plain(t))
+	p := plain(t)
+	return marshalFinite(&p, &p.Canary, &p.Baseline)
 }
 
 // MarshalJSON writes the finding with non-finite values omitted.
 func (f Finding) MarshalJSON() ([]byte, error) {
 	type plain Finding
-	f.Canary, f.Baseline = Finite(f.Canary), Finite(f.Baseline)
-	return json.Marshal(plain(f))
+	p := plain(f)
+	return marshalFinite(&p, &p.Canary, &p.Baseline)
 }
 
 // MarshalJSON writes the judgement with every non-finite number omitted:

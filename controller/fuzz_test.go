@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,7 +17,6 @@ import (
 	rewind "github.com/rewind-sre/rewind"
 	"github.com/rewind-sre/rewind/plan"
 	"github.com/rewind-sre/rewind/policy"
-	promsource "github.com/rewind-sre/rewind/source/prometheus"
 	"github.com/rewind-sre/rewind/store/sqlite"
 )
 
@@ -27,27 +24,6 @@ import (
 type answer struct {
 	status int
 	body   []byte
-}
-
-// builtIn is the built-in policy for three systems told apart by a label.
-func builtIn(t testing.TB, url string) *policy.Policy {
-	t.Helper()
-	def := string(policy.Default())
-	head, sys, _ := strings.Cut(def, "systems:\n")
-	sys = strings.Replace(sys, "url: http://prometheus:9090", "url: "+url, 1)
-	var b strings.Builder
-	b.WriteString(head + "systems:\n")
-	for i := range 3 {
-		s := strings.Replace(sys, "name: dwcp-manager", fmt.Sprintf("name: s%d", i), 1)
-		s = strings.Replace(s, `selector: 'version="canary"'`, fmt.Sprintf(`selector: 'system="s%d",version="canary"'`, i), 1)
-		s = strings.Replace(s, `selector: 'version="baseline"'`, fmt.Sprintf(`selector: 'system="s%d",version="baseline"'`, i), 1)
-		b.WriteString(s)
-	}
-	p, err := policy.Parse("fuzz.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // FuzzCycleAndJournal feeds arbitrary Prometheus answers through the whole
@@ -122,7 +98,7 @@ func newFuzzHarness(t testing.TB) *fuzzHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.st.Close() })
-	h.pol = builtIn(t, api.URL)
+	h.pol = fleetOfBuiltIn(t, api.URL, 3)
 	return h
 }
 
@@ -142,16 +118,7 @@ func (h *fuzzHarness) once(t *testing.T, status int, body []byte) int {
 		}
 		h.current.Store(&answer{status, body})
 		metrics := NewMetrics(prometheus.NewRegistry(), "fuzz")
-		pool := promsource.NewPool() // a fresh backoff each time
-		build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
-			src, err := pool.Client(promsource.Config{URL: sys.Prometheus.URL, Timeout: 5 * time.Second, MaxInFlight: sys.Prometheus.MaxInFlight})
-			return &plan.Runner{Store: st}, src, err
-		}
-		c, err := New(Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.acting.Store(true)
+		c := actingController(t, pol, st, metrics, 5*time.Second)
 		bs := batches(c.systems(), DefaultBatchSystems)
 		at := time.Unix(1767225600, 0)
 		for i := range 3 { // hold times of 0s fire at once; a few cycles exercise the states

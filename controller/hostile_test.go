@@ -78,16 +78,7 @@ func TestHostilePrometheusNeverRollsBack(t *testing.T) {
 			defer st.Close()
 			pol := fleetOfBuiltIn(t, api.URL, 100)
 			metrics := NewMetrics(prometheus.NewRegistry(), "test")
-			pool := promsource.NewPool()
-			build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
-				src, err := pool.Client(promsource.Config{URL: sys.Prometheus.URL, Timeout: time.Second})
-				return &plan.Runner{Store: st}, src, err
-			}
-			c, err := New(Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.acting.Store(true)
+			c := actingController(t, pol, st, metrics, time.Second)
 			runtime.GC() // the peak is of this subtest's heap
 			var peak atomic.Uint64
 			stop := make(chan struct{})
@@ -144,6 +135,24 @@ func TestHostilePrometheusNeverRollsBack(t *testing.T) {
 			t.Logf("%s: trigger states %v, heap in use at most %d MiB", mode, states, peak.Load()>>20)
 		})
 	}
+}
+
+// actingController is an acting controller of pol journaling to st,
+// reading Prometheus through a fresh client pool (a fresh backoff each
+// time) with the query timeout.
+func actingController(t testing.TB, pol *policy.Policy, st *sqlite.Store, metrics *Metrics, timeout time.Duration) *Controller {
+	t.Helper()
+	pool := promsource.NewPool()
+	build := func(sys *policy.System) (*plan.Runner, rewind.Source, error) {
+		src, err := pool.Client(promsource.Config{URL: sys.Prometheus.URL, Timeout: timeout, MaxInFlight: sys.Prometheus.MaxInFlight})
+		return &plan.Runner{Store: st}, src, err
+	}
+	c, err := New(Options{Policy: pol, Store: st, Build: build, Metrics: metrics, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.acting.Store(true)
+	return c
 }
 
 // fleetOfBuiltIn is the built-in policy for n systems reading url.

@@ -1,7 +1,5 @@
 package judge
 
-import "math"
-
 // Point estimates without a test: what a sequential judge reads from its
 // windows. The evidence of a sequential judge comes from Evidence, fed with
 // the counts of each interval; its window gives only the seed's measure
@@ -14,32 +12,14 @@ import "math"
 // canary requests than o.MinRequests.
 func ProportionEstimate(canary, baseline Counts, o Options) Result {
 	r := newResult(ProportionTest, o)
-	f, err := o.effectFactor()
-	if err != nil {
-		return r.insufficient("invalid options: " + err.Error())
-	}
-	r.MinEffect = f
-	c, err := canary.integers("canary")
-	if err != nil {
-		return r.insufficient(err.Error())
-	}
-	b, err := baseline.integers("baseline")
-	if err != nil {
-		return r.insufficient(err.Error())
-	}
-	r.Canary, r.Baseline = c, b
-	switch {
-	case b.Total < 1:
-		return r.insufficient("baseline has no requests")
-	case c.Total < o.minRequests():
-		return r.insufficient(newText().tooFew(c.Total, o.minRequests(), 0).String())
+	c, b, f, ok := twoSampleInput(&r, canary, baseline, o)
+	if !ok || r.fewRequests(c.Total, b.Total, o, nil) {
+		return r
 	}
 	inc := o.increase()
-	r.Effect = ratio(min(canary.Bad, canary.Total)/canary.Total, min(baseline.Bad, baseline.Total)/baseline.Total)
+	r.Effect = ratio(badShare(canary), badShare(baseline))
 	r.Worse = twoSampleWorse(canary, baseline, f, inc)
-	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" (").pct(c.Bad / c.Total).
-		s(") vs baseline ").num(b.Bad).s("/").num(b.Total).s(" (").pct(b.Bad / b.Total).s("): ").times(r.Effect)
-	r.Detail = t.estimate(r.Worse, beyond(f, inc)).String()
+	r.Detail = newText().twoShares(c, b, r.Effect).estimate(r.Worse, beyond(f, inc)).String()
 	return r
 }
 
@@ -47,23 +27,12 @@ func ProportionEstimate(canary, baseline Counts, o Options) Result {
 // canary's share and whether it is past above.
 func ProportionAboveEstimate(canary Counts, above float64, o Options) Result {
 	r := newResult(ProportionAboveTest, o)
-	if _, err := o.effectFactor(); err != nil {
-		return r.insufficient("invalid options: " + err.Error())
-	}
-	r.Above = above
-	if math.IsNaN(above) || above < 0 || above > 1 {
-		return r.insufficient("threshold is not a proportion in [0, 1]")
-	}
-	c, err := canary.integers("canary")
-	if err != nil {
-		return r.insufficient(err.Error())
-	}
-	r.Canary = c
-	if c.Total < o.minRequests() {
-		return r.insufficient(newText().tooFew(c.Total, o.minRequests(), 0).String())
+	c, ok := aboveInput(&r, canary, above, o)
+	if !ok || r.fewCanary(c.Total, o, nil) {
+		return r
 	}
 	inc := o.increase()
-	r.Effect = min(canary.Bad, canary.Total) / canary.Total
+	r.Effect = badShare(canary)
 	r.Worse = aboveWorse(canary, above, inc)
 	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" = ").pct(r.Effect)
 	r.Detail = t.estimate(r.Worse, beyondShare(above, inc)).String()
@@ -76,28 +45,14 @@ func ProportionAboveEstimate(canary Counts, above float64, o Options) Result {
 // the threshold of the next interval of a sequential test.
 func LatencyEstimate(canary, baseline []Bucket, q float64, o Options) Result {
 	r := newResult(LatencyTest, o)
-	f, err := o.effectFactor()
-	if err != nil {
-		return r.insufficient("invalid options: " + err.Error())
-	}
-	r.MinEffect, r.Quantile = f, q
-	switch {
-	case !o.increase():
-		return r.insufficient("the latency test judges direction increase only")
-	case math.IsNaN(q) || q <= 0 || q >= 1:
-		return r.insufficient("quantile is not in (0, 1)")
-	}
-	ch, bh, err := commonBuckets(canary, baseline)
-	if err != nil {
-		return r.insufficient(err.Error())
+	ch, bh, f, ok := latencyInput(&r, canary, baseline, q, o)
+	if !ok {
+		return r
 	}
 	nc, nb := ch.total(), bh.total()
 	r.Canary.Total, r.Baseline.Total = nc, nb
-	switch {
-	case nb < 1:
-		return r.insufficient("baseline has no requests")
-	case nc < o.minRequests():
-		return r.insufficient(newText().tooFew(nc, o.minRequests(), 0).String())
+	if r.fewRequests(nc, nb, o, nil) {
+		return r
 	}
 	qc, qb := Quantile(canary, q), Quantile(baseline, q)
 	r.Effect = ratio(qc, qb)

@@ -28,33 +28,17 @@ func (h hist) total() float64 { return h.cum[len(h.cum)-1] }
 // documentation for the hypotheses). Only Direction Increase is supported.
 func Latency(canary, baseline []Bucket, q float64, o Options) Result {
 	r := newResult(LatencyTest, o)
-	f, err := o.effectFactor()
-	if err != nil {
-		return r.insufficient("invalid options: " + err.Error())
-	}
-	r.MinEffect, r.Quantile = f, q
-	switch {
-	case !o.increase():
-		return r.insufficient("the latency test judges direction increase only")
-	case math.IsNaN(q) || q <= 0 || q >= 1:
-		return r.insufficient(fmt.Sprintf("quantile %v is not in (0, 1)", q))
-	}
-	ch, bh, err := commonBuckets(canary, baseline)
-	if err != nil {
-		return r.insufficient(err.Error())
+	ch, bh, f, ok := latencyInput(&r, canary, baseline, q, o)
+	if !ok {
+		return r
 	}
 	if len(ch.le) < 2 {
 		return r.insufficient("canary and baseline share no finite bucket bound")
 	}
 	nc, nb := ch.total(), bh.total()
 	r.Canary.Total, r.Baseline.Total = nc, nb
-	switch {
-	case nb < 1:
-		r.Needed = math.Inf(1)
-		return r.insufficient("baseline has no requests")
-	case nc < o.minRequests():
-		r.Needed = neededLatency(ch, bh, q, f, o)
-		return r.insufficient(newText().tooFew(nc, o.minRequests(), r.Needed).String())
+	if r.fewRequests(nc, nb, o, func() float64 { return neededLatency(ch, bh, q, f, o) }) {
+		return r
 	}
 
 	t := tailTest(ch, bh, q, o.Alpha)

@@ -1,9 +1,6 @@
 package judge
 
-import (
-	"fmt"
-	"math"
-)
+import "math"
 
 // minBad is the number of bad canary requests below which an Increase
 // proportion test never holds: one bad request is never evidence, however
@@ -15,29 +12,11 @@ const minBad = 2
 // documentation for the hypotheses).
 func Proportion(canary, baseline Counts, o Options) Result {
 	r := newResult(ProportionTest, o)
-	f, err := o.effectFactor()
-	if err != nil {
-		return r.insufficient("invalid options: " + err.Error())
+	c, b, f, ok := twoSampleInput(&r, canary, baseline, o)
+	if !ok || r.fewRequests(c.Total, b.Total, o, func() float64 { return neededTwoSample(c, b, f, o) }) {
+		return r
 	}
-	r.MinEffect = f
-	c, err := canary.integers("canary")
-	if err != nil {
-		return r.insufficient(err.Error())
-	}
-	b, err := baseline.integers("baseline")
-	if err != nil {
-		return r.insufficient(err.Error())
-	}
-	r.Canary, r.Baseline = c, b
 	inc := o.increase()
-	switch {
-	case b.Total < 1:
-		r.Needed = math.Inf(1)
-		return r.insufficient("baseline has no requests")
-	case c.Total < o.minRequests():
-		r.Needed = neededTwoSample(c, b, f, o)
-		return r.insufficient(newText().tooFew(c.Total, o.minRequests(), r.Needed).String())
-	}
 
 	r.PValue = twoSampleP(c, b, f, inc)
 	r.Effect = ratio(c.Bad/c.Total, b.Bad/b.Total)
@@ -57,9 +36,7 @@ func Proportion(canary, baseline Counts, o Options) Result {
 	sig := r.PValue <= o.Alpha
 	r.Worse = worse
 	r.Holds = sig && worse && (!inc || c.Bad >= minBad)
-	t := newText().s("canary ").num(c.Bad).s("/").num(c.Total).s(" (").pct(c.Bad / c.Total).
-		s(") vs baseline ").num(b.Bad).s("/").num(b.Total).s(" (").pct(b.Bad / b.Total).
-		s("): ").times(r.Effect).s(" [").times(r.EffectLow).s(", ").times(r.EffectHigh).
+	t := newText().twoShares(c, b, r.Effect).s(" [").times(r.EffectLow).s(", ").times(r.EffectHigh).
 		s("], p=").num(r.PValue).s(" ")
 	r.Detail = t.verdict(sig, worse, r.Holds, o.Alpha, beyond(f, inc)).String()
 	return r
@@ -74,11 +51,7 @@ func twoSampleWorse(canary, baseline Counts, f float64, inc bool) bool {
 	if canary.Total <= 0 || baseline.Total <= 0 {
 		return false
 	}
-	e := ratio(min(canary.Bad, canary.Total)/canary.Total, min(baseline.Bad, baseline.Total)/baseline.Total)
-	if inc {
-		return e > f
-	}
-	return e < 1/f
+	return effectPast(ratio(badShare(canary), badShare(baseline)), f, inc)
 }
 
 // aboveWorse is the seed's measure of the one-sample test: the canary's
@@ -87,11 +60,10 @@ func aboveWorse(canary Counts, above float64, inc bool) bool {
 	if canary.Total <= 0 {
 		return false
 	}
-	share := min(canary.Bad, canary.Total) / canary.Total
 	if inc {
-		return share > above
+		return badShare(canary) > above
 	}
-	return share < above
+	return badShare(canary) < above
 }
 
 // twoSampleP is the one-sided p-value of H0: p_c ≤ f·p_b (Increase) or
@@ -214,26 +186,17 @@ func roundUp2(n float64) float64 {
 // binomial test. o.MinEffect is not used.
 func ProportionAbove(canary Counts, above float64, o Options) Result {
 	r := newResult(ProportionAboveTest, o)
-	if _, err := o.effectFactor(); err != nil {
-		return r.insufficient("invalid options: " + err.Error())
+	c, ok := aboveInput(&r, canary, above, o)
+	if !ok {
+		return r
 	}
-	r.Above = above
-	if math.IsNaN(above) || above < 0 || above > 1 {
-		return r.insufficient(fmt.Sprintf("threshold %v is not a proportion in [0, 1]", above))
-	}
-	c, err := canary.integers("canary")
-	if err != nil {
-		return r.insufficient(err.Error())
-	}
-	r.Canary = c
 	inc := o.increase()
 	if (inc && above >= 1) || (!inc && above <= 0) {
 		r.Needed = math.Inf(1)
 		return r.insufficient(newText().s("no proportion is ", worseWord(inc), " ").pct(above).String())
 	}
-	if c.Total < o.minRequests() {
-		r.Needed = neededAbove(c, above, o)
-		return r.insufficient(newText().tooFew(c.Total, o.minRequests(), r.Needed).String())
+	if r.fewCanary(c.Total, o, func() float64 { return neededAbove(c, above, o) }) {
+		return r
 	}
 	r.PValue = aboveP(c, above, inc)
 	r.Effect = c.Bad / c.Total

@@ -91,17 +91,7 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 	if s.Watch != nil {
 		return c.watchSystem(path, s)
 	}
-	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, path: path}
-	if !nameRE.MatchString(s.Name) {
-		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)
-	}
-	if s.Interval != nil {
-		sys.Interval = time.Duration(*s.Interval)
-		if sys.Interval < MinInterval {
-			c.errf(path+".interval", "must be at least %s (got %s): each cycle queries the metrics source", Duration(MinInterval), *s.Interval)
-		}
-	}
-	sys.Prometheus = c.prometheus(path+".prometheus", s.Prometheus)
+	sys := c.systemHead(path, s)
 	if s.Canary == nil {
 		c.errf(path+".canary", "required: canary.selector, the label matchers of the canary")
 	} else if err := checkSelector(s.Canary.Selector); err != nil {
@@ -116,6 +106,30 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 	} else {
 		sys.BaselineSelector = s.Baseline.Selector
 	}
+	c.systemTriggers(path, s, sys)
+	sys.Rollback = c.rollback(path+".rollback", s.Rollback, sys.CanarySelector, sys.BaselineSelector)
+	return sys
+}
+
+// systemHead compiles what every system, canary or watch, begins with:
+// its name, interval, notices and Prometheus.
+func (c *compiler) systemHead(path string, s *systemSpec) *System {
+	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, path: path}
+	if !nameRE.MatchString(s.Name) {
+		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)
+	}
+	if s.Interval != nil {
+		if sys.Interval = time.Duration(*s.Interval); sys.Interval < MinInterval {
+			c.errf(path+".interval", "must be at least %s (got %s): each cycle queries the metrics source", Duration(MinInterval), *s.Interval)
+		}
+	}
+	sys.Prometheus = c.prometheus(path+".prometheus", s.Prometheus)
+	return sys
+}
+
+// systemTriggers compiles the traffic guard and the triggers of a system
+// whose selectors are set: at least one trigger, each name once.
+func (c *compiler) systemTriggers(path string, s *systemSpec, sys *System) {
 	if s.Traffic != nil {
 		sys.Traffic = c.traffic(path+".traffic", s.Traffic, sys.CanarySelector)
 	}
@@ -132,8 +146,6 @@ func (c *compiler) system(path string, s *systemSpec) *System {
 		names[t.Name] = true
 		sys.Triggers = append(sys.Triggers, t)
 	}
-	sys.Rollback = c.rollback(path+".rollback", s.Rollback, sys.CanarySelector, sys.BaselineSelector)
-	return sys
 }
 
 func (c *compiler) prometheus(path string, p *prometheusSpec) Prometheus {

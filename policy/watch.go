@@ -166,32 +166,9 @@ func (c *compiler) watchSystem(path string, s *systemSpec) *System {
 
 // revisionSystem compiles the body of a watch system with fixed selectors.
 func (c *compiler) revisionSystem(path string, s *systemSpec, w *Watch, deployment, canarySel, baselineSel string) *System {
-	sys := &System{Name: s.Name, Interval: defaultInterval, Notify: s.Notify, CanarySelector: canarySel, BaselineSelector: baselineSel, path: path}
-	if !nameRE.MatchString(s.Name) {
-		c.errf(path+".name", "must be a lowercase name of letters, digits, '-', '.', '_' (got %q)", s.Name)
-	}
-	if s.Interval != nil {
-		if sys.Interval = time.Duration(*s.Interval); sys.Interval < MinInterval {
-			c.errf(path+".interval", "must be at least %s (got %s): each cycle queries the metrics source", Duration(MinInterval), *s.Interval)
-		}
-	}
-	sys.Prometheus = c.prometheus(path+".prometheus", s.Prometheus)
-	if s.Traffic != nil {
-		sys.Traffic = c.traffic(path+".traffic", s.Traffic, canarySel)
-	}
-	if len(s.Triggers) == 0 {
-		c.errf(path+".triggers", "at least one trigger is required")
-	}
-	names := map[string]bool{}
-	for i := range s.Triggers {
-		tp := fmt.Sprintf("%s.triggers[%d]", path, i)
-		t := c.trigger(tp, &s.Triggers[i], sys)
-		if names[t.Name] {
-			c.errf(tp+".name", "duplicate trigger name %q", t.Name)
-		}
-		names[t.Name] = true
-		sys.Triggers = append(sys.Triggers, t)
-	}
+	sys := c.systemHead(path, s)
+	sys.CanarySelector, sys.BaselineSelector = canarySel, baselineSel
+	c.systemTriggers(path, s, sys)
 	// After `rollout undo` the whole service is the restored revision: the
 	// verification reads the service, whatever the rollout.
 	sys.Rollback = c.rollback(path+".rollback", watchRollbackSpec(s.Rollback, w, deployment), canarySel, w.ServiceSelector(deployment))

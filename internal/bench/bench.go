@@ -189,8 +189,8 @@ func sample(ctx context.Context, opt Options, rw *process, res *Result) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-rw.exited:
-			return fmt.Errorf("rewind serve exited: %v", rw.err)
+		case <-rw.Exited():
+			return fmt.Errorf("rewind serve exited: %v", rw.Err())
 		case <-tick.C:
 		}
 		now, _ := rss(rw.cmd.Process.Pid)

@@ -61,7 +61,7 @@ func Hostile(ctx context.Context, opt Options, mode string) (*HostileResult, err
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-rw.exited:
+		case <-rw.Exited():
 			res.Exited = true
 			return res, nil
 		case <-t.C:

@@ -14,44 +14,34 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/rewind-sre/rewind/internal/child"
 )
 
 // process is a child process of the bench: Prometheus or rewind serve.
 type process struct {
-	name   string
-	cmd    *exec.Cmd
-	url    string
-	exited chan struct{}
-	err    error
+	*child.Process
+	cmd *exec.Cmd
+	url string
 }
 
 func (p *process) stop() {
-	if p == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if p != nil {
+		p.Stop(10 * time.Second)
 	}
 }
 
 func start(name string, cmd *exec.Cmd) (*process, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+	c, err := child.Start(name, cmd)
+	if err != nil {
+		return nil, err
 	}
-	p := &process{name: name, cmd: cmd, exited: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	return p, nil
+	return &process{Process: c, cmd: cmd}, nil
 }
 
 func freeAddr() (string, error) {
@@ -102,23 +92,7 @@ func startPrometheus(ctx context.Context, bin, dir, exporterAddr string, shards 
 func waitReady(ctx context.Context, p *process, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited: %v", p.name, p.err)
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w", p.name, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return p.WaitReady(ctx, 100*time.Millisecond, func() bool { return child.HTTPOK(url) })
 }
 
 // startRewind starts `rewind serve` on the policy and waits for the
@@ -151,8 +125,8 @@ func startRewind(ctx context.Context, bin, dir, policy string) (*process, error)
 	select {
 	case a := <-addr:
 		p.url = a
-	case <-p.exited:
-		return nil, fmt.Errorf("rewind serve exited: %v (see %s)", p.err, log.Name())
+	case <-p.Exited():
+		return nil, fmt.Errorf("rewind serve exited: %v (see %s)", p.Err(), log.Name())
 	case <-time.After(5 * time.Minute):
 		p.stop()
 		return nil, errors.New("rewind serve printed no address within 5 minutes")

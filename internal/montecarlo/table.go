@@ -21,15 +21,9 @@ func (r *Results) Markdown(w io.Writer, slack bool) error {
 
 	b.WriteString("### False rollbacks of healthy canaries\n\n")
 	fmt.Fprintf(&b, "Canaries as good as their baseline, each monitored every 30 s for a %s life; every rollback episode counts. Intervals: 95 %% (exact Poisson per canary-hour, Clopper–Pearson per life).\n\n", fmtDuration(Life))
-	b.WriteString("| canary | canary-hours |")
-	for _, j := range r.Judges {
-		fmt.Fprintf(&b, " %s: rollbacks | per canary-hour | lives rolled back |", j)
-	}
-	b.WriteString("\n|---|--:|")
-	b.WriteString(strings.Repeat("--:|--:|--:|", len(r.Judges)))
-	b.WriteString("\n")
+	r.judgeHeader(&b, []string{"canary", "canary-hours"}, "rollbacks", "per canary-hour", "lives rolled back")
 	for _, c := range HealthyCases() {
-		row := r.healthyRow(c.Name)
+		row := byJudge(r.Judges, r.Healthy, c.Name, func(h HealthyResult) (string, string) { return h.Case.Name, h.Rules })
 		if len(row) == 0 {
 			continue
 		}
@@ -45,15 +39,9 @@ func (r *Results) Markdown(w io.Writer, slack bool) error {
 
 	b.WriteString("\n### Time from fault to rollback\n\n")
 	fmt.Fprintf(&b, "The fault starts %s after the warm-up, at a random second of an evaluation interval; a run not rolled back within %s of it is missed (and counts as never in the quantiles). Bar: the median at most the seed's hold (%s) plus 2 min at ≥ 5 req/s, 5 min at 1–2 req/s, 10 min at 0.2 req/s; none missed.\n\n", fmtDuration(Settle), fmtDuration(Horizon), fmtDuration(SeedHold))
-	b.WriteString("| fault | runs | bar (median) |")
-	for _, j := range r.Judges {
-		fmt.Fprintf(&b, " %s: median | p90 | missed |", j)
-	}
-	b.WriteString("\n|---|--:|--:|")
-	b.WriteString(strings.Repeat("--:|--:|--:|", len(r.Judges)))
-	b.WriteString("\n")
+	r.judgeHeader(&b, []string{"fault", "runs", "bar (median)"}, "median", "p90", "missed")
 	for _, c := range FaultCases() {
-		row := r.faultRow(c.Name)
+		row := byJudge(r.Judges, r.Faults, c.Name, func(f FaultResult) (string, string) { return f.Case.Name, f.Rules })
 		if len(row) == 0 {
 			continue
 		}
@@ -103,24 +91,25 @@ func (r *Results) Markdown(w io.Writer, slack bool) error {
 	return err
 }
 
-func (r *Results) healthyRow(name string) []HealthyResult {
-	var out []HealthyResult
+// judgeHeader writes the header of a table of the judges side by side: the
+// columns lead (the first one text, the others numbers), then the numbers
+// cols for each judge.
+func (r *Results) judgeHeader(b *strings.Builder, lead []string, cols ...string) {
+	b.WriteString("| " + strings.Join(lead, " | ") + " |")
 	for _, j := range r.Judges {
-		for _, h := range r.Healthy {
-			if h.Case.Name == name && h.Rules == j {
-				out = append(out, h)
-			}
-		}
+		b.WriteString(" " + j + ": " + strings.Join(cols, " | ") + " |")
 	}
-	return out
+	b.WriteString("\n|---|" + strings.Repeat("--:|", len(lead)-1+len(cols)*len(r.Judges)) + "\n")
 }
 
-func (r *Results) faultRow(name string) []FaultResult {
-	var out []FaultResult
-	for _, j := range r.Judges {
-		for _, f := range r.Faults {
-			if f.Case.Name == name && f.Rules == j {
-				out = append(out, f)
+// byJudge is a table's row: the results of the case named name, in the
+// order of the judges; key gives a result's case and judge.
+func byJudge[T any](judges []string, results []T, name string, key func(T) (name, judge string)) []T {
+	var out []T
+	for _, j := range judges {
+		for _, x := range results {
+			if n, rules := key(x); n == name && rules == j {
+				out = append(out, x)
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/rewind-sre/rewind/internal/draw"
 )
 
 // Truth is the exact request counts behind a generated history, per
@@ -215,8 +217,8 @@ func (g *gen) truthOf(service, hash string, t time.Time) *Count {
 
 // advance draws one scrape interval of a pod's requests.
 func (g *gen) advance(p *pod, mean, errRate, p50, cv float64, tc *Count) {
-	n := poisson(g.rng, mean)
-	e := binomial(g.rng, n, errRate)
+	n := draw.Poisson(g.rng, mean)
+	e := draw.Binomial(g.rng, n, errRate)
 	p.ok += n - e
 	p.errs += e
 	tc.Requests += n
@@ -226,7 +228,7 @@ func (g *gen) advance(p *pod, mean, errRate, p50, cv float64, tc *Count) {
 		cdf := lognormalCDF(ub, p50, cv)
 		k := 0.0
 		if prevCDF < 1 {
-			k = binomial(g.rng, left, min(1, (cdf-prevCDF)/(1-prevCDF)))
+			k = draw.Binomial(g.rng, left, min(1, (cdf-prevCDF)/(1-prevCDF)))
 		}
 		p.buckets[i] += k
 		p.sum += k * math.Min(ub, p50*2) // an approximation; the judge reads buckets only
@@ -299,51 +301,4 @@ func (g *gen) write(w *bufio.Writer) {
 			}
 		}
 	}
-}
-
-// poisson draws a Poisson variate (normal approximation above 500).
-func poisson(r *rand.Rand, mean float64) float64 {
-	if mean <= 0 {
-		return 0
-	}
-	if mean > 500 {
-		return math.Max(0, math.Round(mean+math.Sqrt(mean)*r.NormFloat64()))
-	}
-	l, k, p := math.Exp(-mean), 0.0, 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
-}
-
-// binomial draws Binomial(n, p): exact by inversion for small n·p, normal
-// approximation when both n·p and n·(1-p) exceed 50.
-func binomial(r *rand.Rand, n, p float64) float64 {
-	switch {
-	case n <= 0 || p <= 0:
-		return 0
-	case p >= 1:
-		return n
-	case n*p > 50 && n*(1-p) > 50:
-		return math.Min(n, math.Max(0, math.Round(n*p+math.Sqrt(n*p*(1-p))*r.NormFloat64())))
-	case p < 0.1: // count the gaps between successes
-		k, i, lq := 0.0, 0.0, math.Log1p(-p)
-		for {
-			i += math.Floor(math.Log(1-r.Float64())/lq) + 1
-			if i > n {
-				return k
-			}
-			k++
-		}
-	}
-	k := 0.0
-	for i := 0.0; i < n; i++ {
-		if r.Float64() < p {
-			k++
-		}
-	}
-	return k
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/rewind-sre/rewind/internal/draw"
 )
 
 // Generate returns the history as OpenMetrics text.
@@ -134,8 +136,8 @@ const z99 = 2.3263478740408408
 // advance draws one scrape interval of traffic for the instance.
 func (in *instance) advance(rng *rand.Rand, s Side, sec float64) {
 	per := float64(max(s.Instances, 1))
-	n := poisson(rng, s.RPS/per*sec)
-	e := binomial(rng, n, s.ErrorRate)
+	n := draw.Poisson(rng, s.RPS/per*sec)
+	e := draw.Binomial(rng, n, s.ErrorRate)
 	in.ok += n - e
 	in.errs += e
 	mu := math.Log(max(s.LatencyP50, 1e-6))
@@ -151,7 +153,7 @@ func (in *instance) advance(rng *rand.Rand, s Side, sec float64) {
 		}
 		in.buckets[b]++
 	}
-	in.tx += poisson(rng, s.TxPerSec*sec)
+	in.tx += draw.Poisson(rng, s.TxPerSec*sec)
 	in.byz += in.pendingByz
 	in.dag += in.pendingDagErrs
 	in.pendingByz, in.pendingDagErrs = 0, 0

@@ -8,8 +8,6 @@ package scenario
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"time"
 )
 
@@ -124,54 +122,6 @@ type point struct {
 }
 
 const memLimit = 2 << 30
-
-func gauss(r *rand.Rand) float64 { return r.NormFloat64() }
-
-// poisson draws a Poisson variate (normal approximation above 500).
-func poisson(r *rand.Rand, mean float64) float64 {
-	if mean <= 0 {
-		return 0
-	}
-	if mean > 500 {
-		return math.Max(0, math.Round(mean+math.Sqrt(mean)*gauss(r)))
-	}
-	l, k, p := math.Exp(-mean), 0.0, 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
-}
-
-// binomial draws Binomial(n, p) (normal approximation for large n·p).
-func binomial(r *rand.Rand, n, p float64) float64 {
-	if n <= 0 || p <= 0 {
-		return 0
-	}
-	if n*p > 50 && n*(1-p) > 50 {
-		return math.Min(n, math.Max(0, math.Round(n*p+math.Sqrt(n*p*(1-p))*gauss(r))))
-	}
-	if n*p < 30 && p < 0.1 { // count the gaps between successes
-		k, i := 0.0, 0.0
-		lq := math.Log1p(-p)
-		for {
-			i += math.Floor(math.Log(1-r.Float64())/lq) + 1
-			if i > n {
-				return k
-			}
-			k++
-		}
-	}
-	k := 0.0
-	for i := 0.0; i < n; i++ {
-		if r.Float64() < p {
-			k++
-		}
-	}
-	return k
-}
 
 func (c *Config) validate() error {
 	if c.Scrape <= 0 {

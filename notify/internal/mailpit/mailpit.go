@@ -26,9 +26,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rewind-sre/rewind/internal/child"
 )
 
 // Version is the mailpit version pinned in tools/mailpit/go.mod.
@@ -58,9 +59,8 @@ type Server struct {
 	Username string      // Options.Auth
 	Password string
 
-	cmd    *exec.Cmd
+	proc   *child.Process
 	output *lockedBuffer
-	exited chan struct{}
 }
 
 // Binary returns the mailpit binary: $REWIND_MAILPIT, the cache of
@@ -145,62 +145,31 @@ func Start(t testing.TB, o Options) *Server {
 
 func (s *Server) start(bin string, args []string) error {
 	s.output = &lockedBuffer{}
-	s.exited = make(chan struct{})
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		close(s.exited)
-		return err
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	return nil
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = s.output, s.output
+	var err error
+	s.proc, err = child.Start("mailpit", cmd)
+	return err
 }
 
 // ready waits until the API answers /readyz and the SMTP port accepts.
 func (s *Server) ready() error {
-	deadline := time.NewTimer(readyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(readyPoll)
-	defer tick.Stop()
-	for {
-		if resp, err := http.Get(s.API + "/readyz"); err == nil {
-			resp.Body.Close()
-			if c, err := net.Dial("tcp", s.SMTP); err == nil && resp.StatusCode == http.StatusOK {
-				c.Close()
-				return nil
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	return s.proc.WaitReady(ctx, readyPoll, func() bool {
+		if !child.HTTPOK(s.API + "/readyz") {
+			return false
 		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("mailpit exited")
-		case <-deadline.C:
-			return fmt.Errorf("mailpit not ready after %s", readyTimeout)
-		case <-tick.C:
+		c, err := net.Dial("tcp", s.SMTP)
+		if err != nil {
+			return false
 		}
-	}
+		c.Close()
+		return true
+	})
 }
 
-func (s *Server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+func (s *Server) stop() { s.proc.Stop(5 * time.Second) }
 
 // Output is what mailpit logged.
 func (s *Server) Output() string { return s.output.String() }
