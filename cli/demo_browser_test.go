@@ -72,7 +72,9 @@ func TestDemoInTheBrowser(t *testing.T) {
 	b.Audit(ctx, "demo rollback")
 	b.Screenshot(ctx, "demo-rollback")
 	b.Do(ctx, "the system", chromedp.Navigate(base+"systems/dwcp-manager"))
-	b.Wait(ctx, "the charts", `document.querySelectorAll('svg.chart').length >= 8 && !!document.querySelector('svg.chart .p-firing')`)
+	// The charts are range queries through the demo's engine, refreshed
+	// every 30 s: a loaded machine may need a second refresh.
+	b.WaitFor(ctx, "the charts", `document.querySelectorAll('svg.chart').length >= 8 && !!document.querySelector('svg.chart .p-firing')`, 75*time.Second)
 	b.Audit(ctx, "demo system")
 	b.Screenshot(ctx, "demo-system")
 	b.ScreenshotView(ctx, "demo-system-view")
