@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 )
 
 // Bucket is one cumulative histogram bucket, as returned by
@@ -214,17 +215,28 @@ type tailResult struct {
 // q-quantile: with 43 requests none of which exceeds u, the share above u
 // may well be 8 %, not 1 %; then no finite bound qualifies and there is no
 // tail test (p = 1) — the rank test still runs.
+//
+// The baseline's count above a bound never grows with the bound (the
+// cumulative counts are made monotone) and the Clopper–Pearson upper bound
+// grows with the count, so the bounds that qualify are all those from the
+// lowest one up: it is found by bisection, and a bucket whose observed
+// share alone is past 1 − q is ruled out without computing its interval.
 func tailTest(c, b hist, q, alpha float64) tailResult {
 	nb, nc := b.total(), c.total()
-	for j := 0; j < len(b.cum)-1; j++ {
+	finite := len(b.cum) - 1
+	j := sort.Search(finite, func(j int) bool {
 		above := nb - b.cum[j]
-		if _, hi := clopperPearson(above, nb, alpha); hi > 1-q {
-			continue
+		if above/nb > 1-q {
+			return false // the upper bound is at least the observed share
 		}
-		k := nc - c.cum[j]
-		return tailResult{p: binomUpper(nc, k, 1-q), bound: b.le[j], canaryAbove: k, baselineAbove: above}
+		_, hi := clopperPearson(above, nb, alpha)
+		return !(hi > 1-q)
+	})
+	if j == finite {
+		return tailResult{p: 1, bound: math.Inf(1), canaryAbove: 0, baselineAbove: 0}
 	}
-	return tailResult{p: 1, bound: math.Inf(1), canaryAbove: 0, baselineAbove: 0}
+	above, k := nb-b.cum[j], nc-c.cum[j]
+	return tailResult{p: binomUpper(nc, k, 1-q), bound: b.le[j], canaryAbove: k, baselineAbove: above}
 }
 
 // quantile is histogram_quantile(q): linear interpolation within the

@@ -2,6 +2,7 @@ package judge
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -39,5 +40,50 @@ func TestLatencySmallBaselineTail(t *testing.T) {
 	r = Latency(big(canary), big(baseline), 0.99, Options{Alpha: 0.001, MinEffect: 2})
 	if r.TailBound != 0.1 || r.TailP > 1e-6 {
 		t.Fatalf("large baseline: tail bound %v p %v: %s", r.TailBound, r.TailP, r.Detail)
+	}
+}
+
+// TestTailTestBisectionIsTheScan: the bisection finds the bound the
+// bucket-by-bucket scan finds (the lowest qualifying one), on random
+// histograms from tiny to huge baselines, with empty and full buckets.
+func TestTailTestBisectionIsTheScan(t *testing.T) {
+	scan := func(c, b hist, q, alpha float64) tailResult {
+		nb, nc := b.total(), c.total()
+		for j := 0; j < len(b.cum)-1; j++ {
+			above := nb - b.cum[j]
+			if _, hi := clopperPearson(above, nb, alpha); hi > 1-q {
+				continue
+			}
+			k := nc - c.cum[j]
+			return tailResult{p: binomUpper(nc, k, 1-q), bound: b.le[j], canaryAbove: k, baselineAbove: above}
+		}
+		return tailResult{p: 1, bound: math.Inf(1)}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	random := func(le []float64, n float64) hist {
+		cum := make([]float64, len(le))
+		left := n
+		for i := range cum {
+			take := math.Round(left * rnd.Float64() * rnd.Float64())
+			if i == len(cum)-1 {
+				take = left
+			}
+			left -= take
+			cum[i] = n - left
+		}
+		return hist{le: le, cum: cum, n: perBucket(cum)}
+	}
+	le := []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.Inf(1)}
+	for i := range 3000 {
+		nb := math.Round(math.Pow(10, 7*rnd.Float64()))
+		if i%10 == 0 {
+			nb = 0
+		}
+		b, c := random(le, nb), random(le, math.Round(math.Pow(10, 5*rnd.Float64())))
+		q := []float64{0.5, 0.9, 0.95, 0.99, 0.999}[i%5]
+		alpha := []float64{0.001, 0.01, 0.05}[i%3]
+		if got, want := tailTest(c, b, q, alpha), scan(c, b, q, alpha); got != want {
+			t.Fatalf("case %d (q %v, alpha %v, baseline %v, canary %v): bisection %+v, scan %+v", i, q, alpha, b.cum, c.cum, got, want)
+		}
 	}
 }
