@@ -102,7 +102,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if res.IdleCPUPerInterval, err = idle(ctx, prom.url, opt); err != nil {
 		return nil, err
 	}
-	logf("floor: %d hand-written grouped queries per interval, %d cycles", len(floorQueries), opt.Cycles)
+	logf("floor: %d hand-written grouped queries per interval, %d cycles", len(floorQueries(opt.Interval)), opt.Cycles)
 	if res.FloorCPUPerCycle, err = floor(ctx, prom.url, opt); err != nil {
 		return nil, err
 	}
@@ -236,8 +236,9 @@ func floor(ctx context.Context, base string, opt Options) (float64, error) {
 	for i := range opt.Cycles {
 		began := time.Now()
 		var wg sync.WaitGroup
-		errs := make(chan error, len(floorQueries))
-		for _, q := range floorQueries {
+		qs := floorQueries(opt.Interval)
+		errs := make(chan error, len(qs))
+		for _, q := range qs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

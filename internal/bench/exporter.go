@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // exporter serves the metrics the built-in policy reads for n healthy
@@ -80,15 +82,25 @@ func writeSide(w *bufio.Writer, lbl string, rps, t float64) {
 
 // floorQueries are the built-in policy's queries for every system at
 // once, written by hand as an SRE would for one dashboard: the grouped
-// floor that Rewind's queries are measured against.
-var floorQueries = []string{
-	`sum by (system) (rate(http_requests_total{version="canary"}[5m]))`,
-	`sum by (system, version) (increase(http_requests_total{status=~"5..",version=~"canary|baseline"}[5m]))`,
-	`sum by (system, version) (increase(http_requests_total{version=~"canary|baseline"}[5m]))`,
-	`sum by (le, system, version) (increase(http_request_duration_seconds_bucket{version=~"canary|baseline"}[5m]))`,
-	`avg by (system, version) (sum by (instance, system, version) (rate(bullshark_transactions_processed_total{version=~"canary|baseline"}[1m])))`,
-	`sum by (system) (increase(probft_byzantine_events_detected{version="canary"}[5m]))`,
-	`sum by (system) (increase(bullshark_dag_validation_errors{version="canary"}[1m]))`,
-	`max by (system) (container_memory_working_set_bytes{version="canary"} / (container_spec_memory_limit_bytes{version="canary"} > 0))`,
-	`sum by (system) (increase(dwcp_circuit_breaker_trips_total{version="canary"}[5m]))`,
+// floor that Rewind's queries are measured against. The sequential judges'
+// counts of the last interval (error-rate-high, success-rate-low and
+// latency-p99-high share two of them) are the last three.
+func floorQueries(interval time.Duration) []string {
+	step := func(by, sel string) string {
+		return fmt.Sprintf(`sum by (%s) ((%s - %s offset %s) >= 0)`, by, sel, sel, model.Duration(interval))
+	}
+	return []string{
+		`sum by (system) (rate(http_requests_total{version="canary"}[5m]))`,
+		`sum by (system, version) (increase(http_requests_total{status=~"5..",version=~"canary|baseline"}[5m]))`,
+		`sum by (system, version) (increase(http_requests_total{version=~"canary|baseline"}[5m]))`,
+		`sum by (le, system, version) (increase(http_request_duration_seconds_bucket{version=~"canary|baseline"}[5m]))`,
+		`avg by (system, version) (sum by (instance, system, version) (rate(bullshark_transactions_processed_total{version=~"canary|baseline"}[1m])))`,
+		`sum by (system) (increase(probft_byzantine_events_detected{version="canary"}[5m]))`,
+		`sum by (system) (increase(bullshark_dag_validation_errors{version="canary"}[1m]))`,
+		`max by (system) (container_memory_working_set_bytes{version="canary"} / (container_spec_memory_limit_bytes{version="canary"} > 0))`,
+		`sum by (system) (increase(dwcp_circuit_breaker_trips_total{version="canary"}[5m]))`,
+		step("system, version", `http_requests_total{status=~"5..",version=~"canary|baseline"}`),
+		step("system, version", `http_requests_total{version=~"canary|baseline"}`),
+		step("le, system, version", `http_request_duration_seconds_bucket{version=~"canary|baseline"}`),
+	}
 }
