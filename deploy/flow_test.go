@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -40,22 +41,7 @@ type manifests struct {
 func loadRBAC(t testing.TB) manifests {
 	t.Helper()
 	var m manifests
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(deploy.RBAC)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("rbac.yaml: %v", err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		if err != nil {
-			t.Fatalf("rbac.yaml: %v", err)
-		}
+	for _, obj := range decodeTyped(t, "rbac.yaml", deploy.RBAC) {
 		switch o := obj.(type) {
 		case *corev1.ServiceAccount:
 			m.sa = o
@@ -71,6 +57,31 @@ func loadRBAC(t testing.TB) manifests {
 		t.Fatalf("rbac.yaml needs a ServiceAccount, a ClusterRole and a RoleBinding: %+v", m)
 	}
 	return m
+}
+
+// decodeTyped decodes every document of the manifest file name (data) into
+// its typed Kubernetes object, skipping empty documents.
+func decodeTyped(t testing.TB, name string, data []byte) []runtime.Object {
+	t.Helper()
+	var out []runtime.Object
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, obj)
+	}
 }
 
 // grant creates, in saNS, the ServiceAccount saName, binds role to it in

@@ -1,12 +1,8 @@
 package deploy_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,9 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -45,19 +39,7 @@ func loadGitOpsRBAC(t testing.TB) (*rbacv1.ClusterRole, *rbacv1.RoleBinding) {
 		role    *rbacv1.ClusterRole
 		binding *rbacv1.RoleBinding
 	)
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(deploy.RBACGitOps)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		if err != nil {
-			t.Fatalf("gitops/rbac.yaml: %v", err)
-		}
+	for _, obj := range decodeTyped(t, "gitops/rbac.yaml", deploy.RBACGitOps) {
 		switch o := obj.(type) {
 		case *rbacv1.ClusterRole:
 			role = o

@@ -1,12 +1,9 @@
 package deploy_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,9 +13,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientset "k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	rewind "github.com/rewind-sre/rewind"
@@ -44,19 +39,7 @@ func loadStoreRole(t testing.TB) (*rbacv1.Role, *rbacv1.RoleBinding) {
 		role    *rbacv1.Role
 		binding *rbacv1.RoleBinding
 	)
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(deploy.StoreRBAC)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		if err != nil {
-			t.Fatalf("store-rbac.yaml: %v", err)
-		}
+	for _, obj := range decodeTyped(t, "store-rbac.yaml", deploy.StoreRBAC) {
 		switch o := obj.(type) {
 		case *rbacv1.Role:
 			role = o
